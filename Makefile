@@ -1,0 +1,34 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= var/data/seed
+ARTIFACTS ?= var/artifacts
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Simulate the article's data, train and index it when missing, then serve.
+run: install
+	test -f $(DATA)/features.toml || $(BIN)/recsys simulate --profile seed --out $(DATA)
+	ls $(ARTIFACTS)/*/manifest.json >/dev/null 2>&1 || $(BIN)/recsys train --data $(DATA) --out $(ARTIFACTS)
+	newest=$$(ls -1d $(ARTIFACTS)/*/manifest.json | sort | tail -n 1 | xargs dirname); \
+	  test -f $$newest/index/manifest.json || $(BIN)/recsys build-index --artifacts $(ARTIFACTS) --version $$(basename $$newest)
+	$(BIN)/recsys serve --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT)
+
+# pytest exits 5 when it collected no tests: fail loudly rather than pass on nothing.
+test: install
+	$(BIN)/python -m pytest -q; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
+
+clean:
+	rm -rf var .pytest_cache

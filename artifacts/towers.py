@@ -1,0 +1,52 @@
+"""Loading an exported tower: a SavedModel that maps raw feature columns to embeddings.
+
+The graph holds the whole preprocessing (vocabulary lookups with an OOV bucket,
+standardisation), so callers pass raw values: strings for ids/categories, floats for
+numerics.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from artifacts.errors import ArtifactError
+from artifacts.features import Feature
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class Tower:
+    """`tower(columns)` -> embeddings (B, D) float32."""
+
+    def __init__(self, path: Path, features: tuple[Feature, ...]):
+        import tensorflow as tf
+
+        self._tf = tf
+        self.features = features
+        try:
+            self._model = tf.saved_model.load(str(path))
+        except (OSError, ValueError) as e:
+            raise ArtifactError(f"{path}: cannot load tower ({e})") from None
+
+    def __call__(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        tf = self._tf
+        inputs = {}
+        for f in self.features:
+            col = columns[f.name]
+            inputs[f.name] = tf.constant(np.asarray(col, np.float32) if f.is_numeric else np.asarray(col, dtype=object).astype(str))
+        return self._model.serve(inputs).numpy()
+
+    def embed(self, columns: dict[str, np.ndarray], batch_size: int = 8192,
+              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+        """Embed a whole table in batches; `progress(done, total)` after each batch."""
+        n = len(next(iter(columns.values())))
+        out = []
+        for start in range(0, n, batch_size):
+            out.append(self({k: v[start:start + batch_size] for k, v in columns.items()}))
+            if progress:
+                progress(min(start + batch_size, n), n)
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

@@ -1,0 +1,1 @@
+"""The item index: build it offline from the item tower, search it online."""

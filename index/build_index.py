@@ -1,0 +1,81 @@
+"""Embed every catalogue item with the item tower and write a FAISS index into the version.
+
+    python -m index.build_index --artifacts ARTIFACTS [--version V] [--index flat|hnsw|ivf|auto]
+
+Writes VERSION/index/: index.faiss, item_ids.npy (row -> item_id), embeddings.npy (row ->
+item vector, for the heads) and manifest.json (model version, dimension, count, metric).
+The directory is staged and renamed into place, so a crash leaves the old index or none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from artifacts import store
+from artifacts.errors import RecsysError
+from artifacts.feature_store import FeatureStore
+from artifacts.features import FeatureSpec
+from artifacts.towers import Tower
+from index import formats
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_index(artifacts: str | Path, version: str | None = None, kind: str = "auto",
+                batch_size: int = 8192) -> Path:
+    version_dir = store.resolve(artifacts, version)
+    manifest = store.verify(version_dir)
+    spec = FeatureSpec.from_list(manifest["features"], where=str(version_dir / store.MANIFEST))
+    items = FeatureStore.load(version_dir / "items.parquet", spec.tower("item"), "item")
+    tower = Tower(version_dir / "item_tower", spec.tower("item"))
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        log(f"embedding items: {done:,}/{total:,}")
+
+    vectors = tower.embed(items.rows(np.arange(len(items))), batch_size=batch_size, progress=progress)
+    kind = formats.choose(kind, len(items))
+    log(f"building {kind} index over {len(items):,} x {vectors.shape[1]} vectors")
+    index = formats.build(kind, vectors)
+    with store.staged_dir(version_dir / store.INDEX_DIR) as tmp:
+        faiss.write_index(index, str(tmp / "index.faiss"))
+        np.save(tmp / "item_ids.npy", items.ids.astype(str))
+        np.save(tmp / "embeddings.npy", vectors)
+        store.write_manifest(tmp, {
+            "model_version": manifest["version"],
+            "kind": kind,
+            "metric": "inner_product",
+            "dim": int(vectors.shape[1]),
+            "count": int(len(items)),
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - start, 3),
+        })
+    log(f"index written: {version_dir / store.INDEX_DIR} ({kind}, {len(items):,} items)")
+    return version_dir / store.INDEX_DIR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m index.build_index", description=__doc__.splitlines()[0])
+    parser.add_argument("--artifacts", required=True, help="artifact root holding model versions")
+    parser.add_argument("--version", help="model version to index (default: newest complete)")
+    parser.add_argument("--index", default="auto", choices=formats.KINDS, help="index format (default: auto)")
+    args = parser.parse_args(argv)
+    try:
+        build_index(args.artifacts, args.version, args.index)
+    except RecsysError as e:
+        print(f"build-index: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

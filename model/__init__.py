@@ -1,0 +1,1 @@
+"""Offline side: data (simulate, load, validate), towers and heads, training, evaluation."""

@@ -1,0 +1,148 @@
+"""Reading and validating a dataset directory (the dataset contract in docs/DATA.md).
+
+Ids and categorical values are read as strings; numerics as floats; labels as 0/1.
+Anything that breaks the contract raises DataError with one line saying what and where.
+Interactions that reference unknown users or items are an error (with the count), not
+silently dropped: a broken join should stop training, not shrink it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from artifacts.errors import DataError
+from artifacts.features import KEYS, FeatureSpec
+
+LABELS = ("click", "conversion")
+
+
+@dataclass
+class Dataset:
+    directory: Path
+    spec: FeatureSpec
+    users: pd.DataFrame
+    items: pd.DataFrame
+    interactions: pd.DataFrame
+    fingerprint: str
+
+    def joined(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """Interactions (optionally a subset of row positions) with user and item features."""
+        inter = self.interactions if rows is None else self.interactions.iloc[rows]
+        user_cols = [c for c in self.spec.names("user") if c != "user_id"]
+        item_cols = [c for c in self.spec.names("item") if c != "item_id"]
+        out = inter.merge(self.users[["user_id", *user_cols]], on="user_id", how="left")
+        return out.merge(self.items[["item_id", *item_cols]], on="item_id", how="left")
+
+
+def find_table(directory: Path, name: str) -> Path:
+    found = [p for p in (directory / f"{name}.parquet", directory / f"{name}.csv") if p.is_file()]
+    if not found:
+        raise DataError(f"{directory}: missing {name}.csv or {name}.parquet")
+    if len(found) > 1:
+        raise DataError(f"{directory}: both {name}.csv and {name}.parquet exist; keep one")
+    return found[0]
+
+
+def read_table(path: Path, string_columns: list[str]) -> pd.DataFrame:
+    try:
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype={c: str for c in string_columns}, keep_default_na=False)
+        else:
+            frame = pd.read_parquet(path)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"{path}: unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    return frame
+
+
+def _require(frame: pd.DataFrame, columns: list[str], path: Path) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}")
+
+
+def _entity_table(directory: Path, spec: FeatureSpec, tower: str) -> pd.DataFrame:
+    key = KEYS[tower]
+    path = find_table(directory, f"{tower}s")
+    feats = [f for f in spec.tower(tower) if f.name != key]
+    strings = [key] + [f.name for f in feats if not f.is_numeric]
+    frame = read_table(path, strings)
+    _require(frame, [key] + [f.name for f in feats], path)
+    frame = frame[[key] + [f.name for f in feats]].copy()
+    for col in strings:
+        if col == key and (frame[col].isna() | (frame[col].astype(str) == "")).any():
+            raise DataError(f"{path}: row(s) with an empty {key}")
+        frame[col] = frame[col].fillna("").astype(str)  # a missing category is the OOV bucket
+    dups = frame[key].duplicated()
+    if dups.any():
+        raise DataError(f"{path}: {int(dups.sum())} duplicate {key}(s), e.g. {frame[key][dups].iloc[0]!r}")
+    for f in feats:
+        if f.is_numeric:
+            values = pd.to_numeric(frame[f.name], errors="coerce")
+            bad = values.isna() | ~np.isfinite(values.astype(float))
+            if bad.any():
+                raise DataError(f"{path}: numeric feature '{f.name}' has {int(bad.sum())} missing or non-numeric value(s)")
+            frame[f.name] = values.astype(np.float32)
+    return frame
+
+
+def _labels(frame: pd.DataFrame, path: Path) -> None:
+    for col in LABELS:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = ~values.isin([0, 1])
+        if bad.any():
+            raise DataError(f"{path}: label '{col}' must be 0 or 1; {int(bad.sum())} row(s) are not, "
+                            f"e.g. {frame[col][bad].iloc[0]!r}")
+        frame[col] = values.astype(np.int8)
+    orphan = (frame["conversion"] == 1) & (frame["click"] == 0)
+    if orphan.any():
+        raise DataError(f"{path}: {int(orphan.sum())} row(s) have a conversion without a click")
+
+
+def fingerprint(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def load_dataset(directory: str | Path) -> Dataset:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"{directory}: dataset directory not found")
+    spec = FeatureSpec.load(directory / "features.toml")
+    users = _entity_table(directory, spec, "user")
+    items = _entity_table(directory, spec, "item")
+    path = find_table(directory, "interactions")
+    inter = read_table(path, ["user_id", "item_id"])
+    _require(inter, ["user_id", "item_id", *LABELS], path)
+    keep = ["user_id", "item_id", *LABELS] + (["timestamp"] if "timestamp" in inter.columns else [])
+    inter = inter[keep].copy()
+    inter["user_id"] = inter["user_id"].astype(str)
+    inter["item_id"] = inter["item_id"].astype(str)
+    if inter.empty:
+        raise DataError(f"{path}: no interactions")
+    _labels(inter, path)
+    for key, table in (("user_id", users), ("item_id", items)):
+        unknown = ~inter[key].isin(table[key])
+        if unknown.any():
+            raise DataError(f"{path}: {int(unknown.sum())} interaction(s) reference unknown {key}s, "
+                            f"e.g. {inter[key][unknown].iloc[0]!r}")
+    inter = inter.reset_index(drop=True)
+    files = [directory / "features.toml", find_table(directory, "users"), find_table(directory, "items"), path]
+    return Dataset(directory, spec, users, items, inter, fingerprint(files))
+
+
+def split(n: int, test_size: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row positions; the same permutation as scikit-learn's train_test_split."""
+    n_test = math.ceil(test_size * n)
+    perm = np.random.RandomState(seed).permutation(n)
+    return perm[n_test:], perm[:n_test]

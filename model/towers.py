@@ -1,0 +1,55 @@
+"""The two towers as Keras models that take raw feature columns.
+
+Preprocessing is part of each tower, so the exported graph takes what the data files hold:
+    ids, categories  StringLookup (vocabulary fitted on training data, 1 OOV bucket at index 0)
+                     -> Embedding(vocab + 1, embedding_dim)
+    numerics         Normalization (mean/variance fitted on training data)
+then concatenation and an MLP (the article: Dense 64 relu -> Dense 32 relu).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pandas as pd
+
+from artifacts.features import Feature
+
+
+def fit_preprocessing(features: tuple[Feature, ...], frame: pd.DataFrame) -> dict[str, dict]:
+    """Vocabularies and standardisation statistics from the rows of `frame`."""
+    prep = {}
+    for f in features:
+        values = frame[f.name]
+        if f.is_numeric:
+            x = values.to_numpy(np.float64)
+            prep[f.name] = {"mean": float(x.mean()), "variance": float(x.var())}
+        else:
+            prep[f.name] = {"vocabulary": sorted(values.astype(str).unique().tolist())}
+    return prep
+
+
+def build_tower(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
+                hidden: tuple[int, ...] = (64, 32), output_activation: str = "relu",
+                l2_normalize: bool = False) -> keras.Model:
+    """Raw columns {name: (B,)} -> embedding (B, hidden[-1])."""
+    inputs, parts = {}, []
+    for f in features:
+        if f.is_numeric:
+            inputs[f.name] = keras.Input(shape=(), dtype="float32", name=f.name)
+            x = keras.ops.expand_dims(inputs[f.name], -1)
+            parts.append(keras.layers.Normalization(mean=prep[f.name]["mean"], variance=prep[f.name]["variance"],
+                                                    name=f"{f.name}_norm")(x))
+        else:
+            inputs[f.name] = keras.Input(shape=(), dtype="string", name=f.name)
+            vocab = prep[f.name]["vocabulary"]
+            ids = keras.layers.StringLookup(vocabulary=vocab, num_oov_indices=1, mask_token=None,
+                                            name=f"{f.name}_lookup")(inputs[f.name])
+            parts.append(keras.layers.Embedding(len(vocab) + 1, f.dim, name=f"{f.name}_embedding")(ids))
+    x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
+    for i, units in enumerate(hidden):
+        last = i == len(hidden) - 1
+        x = keras.layers.Dense(units, activation=output_activation if last else "relu", name=f"dense_{i}")(x)
+    if l2_normalize:
+        x = keras.layers.UnitNormalization(name="l2_normalize")(x)
+    return keras.Model(inputs, x, name=name)

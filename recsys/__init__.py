@@ -1,0 +1,1 @@
+"""The `recsys` command line: simulate, train, build-index, evaluate, serve."""

@@ -1,0 +1,147 @@
+"""`recsys` subcommands. Heavy imports (TensorFlow, FAISS) happen inside each command.
+
+Every command exits 0 on success, 2 with one line `recsys: error: ...` on bad input, and
+130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def cmd_simulate(args) -> None:
+    from model.simulate import simulate
+
+    summary = simulate(args.profile, Path(args.out))
+    print(json.dumps({"out": str(args.out), **summary}))
+
+
+def cmd_train(args) -> None:
+    from model.train import TrainConfig, train
+
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         seed=args.seed, cvr_loss=args.cvr_loss, head_inputs=args.head_inputs)
+    path, metrics = train(args.data, args.out, config)
+    print(json.dumps({"version": path.name, "path": str(path), **metrics}))
+
+
+def cmd_build_index(args) -> None:
+    from index.build_index import build_index
+
+    path = build_index(args.artifacts, args.version, args.index)
+    print(json.dumps({"index": str(path)}))
+
+
+def cmd_evaluate(args) -> None:
+    from model.evaluate import evaluate
+
+    print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k), indent=2))
+
+
+def cmd_serve(args) -> None:
+    import uvicorn
+    from pydantic import ValidationError
+
+    from artifacts import store
+    from artifacts.errors import ConfigError
+    from service.app import create_app
+    from service.settings import Settings
+
+    overrides = {k: v for k, v in vars(args).items()
+                 if k in Settings.model_fields and v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(f"setting {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    store.resolve(settings.artifacts, settings.version, need_index=True)  # fail fast, one line
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recsys", description="Two-tower CTR/CVR retrieval: offline jobs and the service.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("simulate", help="write a simulated data set in the dataset contract")
+    s.add_argument("--profile", choices=["seed"], default="seed", help="seed: the article's data, exactly")
+    s.add_argument("--out", required=True, help="output dataset directory")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("train", help="train the two towers and heads; write a new artifact version")
+    s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
+    s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
+    s.add_argument("--epochs", type=_positive, default=10)
+    s.add_argument("--batch-size", type=_positive, default=64)
+    s.add_argument("--learning-rate", type=float, default=1e-3)
+    s.add_argument("--seed", type=int, default=42, help="seeds the split, initialisation and shuffling")
+    s.add_argument("--cvr-loss", choices=["masked", "esmm"], default="masked",
+                   help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
+    s.add_argument("--head-inputs", choices=["dot", "dot+product"], default="dot",
+                   help="dot: heads see u·v only (the article); dot+product: also u⊙v, so they can reorder")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")
+    s.add_argument("--artifacts", required=True)
+    s.add_argument("--version", help="default: newest complete version")
+    s.add_argument("--index", choices=["flat", "hnsw", "ivf", "auto"], default="auto",
+                   help="auto: exact flat up to 100k items, IVF above")
+    s.set_defaults(func=cmd_build_index)
+
+    s = sub.add_parser("evaluate", help="held-out AUCs and recall/NDCG@K, printed as JSON")
+    s.add_argument("--artifacts", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--version", help="default: newest complete version")
+    s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs, e.g. 10,50,100")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
+    s.add_argument("--artifacts", help="artifact root (env RECSYS_ARTIFACTS)")
+    s.add_argument("--version", help="version to serve (env RECSYS_VERSION; default: newest with an index)")
+    s.add_argument("--host", help="bind address (env RECSYS_HOST; default 127.0.0.1)")
+    s.add_argument("--port", type=int, help="port (env RECSYS_PORT; default 8000)")
+    s.add_argument("--max-k", dest="max_k", type=_positive, help="largest k accepted (env RECSYS_MAX_K; default 100)")
+    s.add_argument("--candidates", type=_positive, help="index candidates re-scored per request (env RECSYS_CANDIDATES)")
+    s.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"])
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from artifacts.errors import RecsysError
+
+    try:
+        args.func(args)
+    except RecsysError as e:
+        print(f"recsys: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("recsys: interrupted", file=sys.stderr)
+        return 130
+    return 0

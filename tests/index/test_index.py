@@ -1,0 +1,75 @@
+"""FAISS against a numpy brute force, and the built index against its model version."""
+
+import json
+
+import numpy as np
+import pytest
+
+from artifacts import store
+from artifacts.errors import ArtifactError
+from index import formats
+from index.searcher import Searcher
+
+
+def brute_force(items, queries, k):
+    scores = queries @ items.T
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, top, axis=1), top
+
+
+@pytest.fixture(scope="module")
+def vectors():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(20, 16))
+    items = (centers[rng.integers(0, 20, 5000)] + 0.3 * rng.normal(size=(5000, 16))).astype(np.float32)
+    queries = rng.normal(size=(50, 16)).astype(np.float32)
+    return items, queries
+
+
+def test_flat_equals_brute_force(vectors):
+    items, queries = vectors
+    sims, rows = formats.build("flat", items).search(queries, 20)
+    exp_sims, exp_rows = brute_force(items, queries, 20)
+    assert np.allclose(sims, exp_sims, atol=1e-4)
+    assert (rows == exp_rows).mean() > 0.999  # exact, up to float ties
+
+
+@pytest.mark.parametrize("kind, params", [("hnsw", {"ef_search": 128}), ("ivf", {"nprobe": 16})])
+def test_approximate_indexes_recall(vectors, kind, params):
+    items, queries = vectors
+    index = formats.build(kind, items)
+    formats.set_search_params(index, **params)
+    _, rows = index.search(queries, 20)
+    _, exact = brute_force(items, queries, 20)
+    recall = np.mean([len(set(a) & set(b)) / 20 for a, b in zip(rows, exact)])
+    assert recall >= 0.9, recall
+
+
+def test_auto_picks_flat_for_small_catalogues():
+    assert formats.choose("auto", 200) == "flat" and formats.choose("auto", 2_000_000) == "ivf"
+
+
+def test_built_index_matches_item_tower_brute_force(seed_artifacts):
+    version = store.resolve(seed_artifacts, need_index=True)
+    s = Searcher(version / "index")
+    manifest = json.loads((version / "index" / "manifest.json").read_text())
+    assert manifest["model_version"] == version.name and manifest["count"] == 200 and manifest["kind"] == "flat"
+    assert set(s.item_ids.tolist()) == {str(i) for i in range(1, 201)}
+    q = np.random.default_rng(3).normal(size=(5, s.dim)).astype(np.float32)
+    sims, rows = s.search(q, 200)
+    exp_sims, _ = brute_force(s.embeddings, q, 200)
+    assert np.allclose(sims, exp_sims, atol=1e-4)
+    assert all(len(set(r)) == 200 for r in rows)
+
+
+def test_corrupted_index_is_refused(seed_artifacts, tmp_path):
+    import shutil
+
+    version = store.resolve(seed_artifacts, need_index=True)
+    copy = tmp_path / "index"
+    shutil.copytree(version / "index", copy)
+    with open(copy / "index.faiss", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00garbage")
+    with pytest.raises(ArtifactError, match="checksum"):
+        Searcher(copy)

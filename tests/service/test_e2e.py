@@ -1,0 +1,150 @@
+"""The HTTP contract against a real `recsys serve` process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+MAX_K = 200
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(seed_artifacts):
+    port = free_port()
+    env = dict(os.environ, RECSYS_MAX_K=str(MAX_K))
+    proc = subprocess.Popen([sys.executable, "-m", "recsys", "serve", "--artifacts", str(seed_artifacts),
+                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    with httpx.Client(base_url=base, timeout=10) as client:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited {proc.returncode}: {proc.stdout.read()}")
+            try:
+                if client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("server not ready within 90 s")
+            time.sleep(0.2)
+        yield client
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def recommend(client, **body):
+    return client.post("/recommend", json=body)
+
+
+def test_health_and_docs(server):
+    assert server.get("/healthz").json() == {"status": "ok"}
+    ready = server.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["items"] == 200
+    assert server.get("/docs").status_code == 200
+    assert "/recommend" in server.get("/openapi.json").json()["paths"]
+
+
+def test_happy_path(server, seed_artifacts):
+    r = recommend(server, user_id=1, k=5)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["user_id"] == "1" and body["objective"] == "ctcvr"
+    assert body["model_version"] == server.get("/readyz").json()["model_version"]
+    items = body["items"]
+    assert len(items) == 5 and len({i["item_id"] for i in items}) == 5
+    scores = [i["score"] for i in items]
+    assert scores == sorted(scores, reverse=True)
+    for i in items:
+        assert set(i) == {"item_id", "score", "p_click", "p_conversion", "similarity"}
+        assert 0 <= i["p_click"] <= 1 and 0 <= i["p_conversion"] <= 1
+        assert abs(i["score"] - i["p_click"] * i["p_conversion"]) < 1e-6
+
+
+def test_int_and_string_ids_are_the_same_user(server):
+    assert recommend(server, user_id=7, k=10).json() == recommend(server, user_id="7", k=10).json()
+
+
+def test_last_user_and_last_item(server):
+    r = recommend(server, user_id=100, k=MAX_K)
+    assert r.status_code == 200
+    ids = [i["item_id"] for i in r.json()["items"]]
+    assert len(ids) == 200 and len(set(ids)) == 200 and "200" in ids
+
+
+@pytest.mark.parametrize("objective, field", [("ctr", "p_click"), ("cvr", "p_conversion"), ("similarity", "similarity")])
+def test_objectives_rank_by_their_score(server, objective, field):
+    items = recommend(server, user_id=3, k=20, objective=objective).json()["items"]
+    values = [i[field] for i in items]
+    assert values == sorted(values, reverse=True) and [i["score"] for i in items] == values
+
+
+def test_exclude_seen(server, seed_data):
+    inter = pd.read_csv(seed_data / "interactions.csv")
+    user = int(inter["user_id"].value_counts().index[0])
+    seen = set(inter.loc[inter["user_id"] == user, "item_id"].astype(str))
+    items = recommend(server, user_id=user, k=MAX_K, exclude_seen=True).json()["items"]
+    ids = {i["item_id"] for i in items}
+    assert not ids & seen and len(ids) == 200 - len(seen)
+    assert seen <= {i["item_id"] for i in recommend(server, user_id=user, k=MAX_K).json()["items"]}
+
+
+@pytest.mark.parametrize("user_id", [101, "101", 0, "nobody"])
+def test_unknown_user_is_404(server, user_id):
+    r = recommend(server, user_id=user_id, k=5)
+    assert r.status_code == 404
+    assert r.json()["error"] == "unknown_user" and str(user_id) in r.json()["message"]
+
+
+@pytest.mark.parametrize("body", [
+    {"user_id": 1, "k": 0},
+    {"user_id": 1, "k": -3},
+    {"user_id": 1, "k": MAX_K + 1},
+    {"user_id": 1, "k": "5"},
+    {"user_id": 1, "k": 1.5},
+    {"user_id": 1, "k": None},
+    {"k": 5},
+    {"user_id": None, "k": 5},
+    {"user_id": True, "k": 5},
+    {"user_id": 1.0, "k": 5},
+    {"user_id": "", "k": 5},
+    {"user_id": "x" * 129, "k": 5},
+    {"user_id": "1\x00", "k": 5},
+    {"user_id": [1], "k": 5},
+    {"user_id": 1, "k": 5, "objective": "revenue"},
+    {"user_id": 1, "k": 5, "exclude_seen": "yes"},
+    {"user_id": 1, "k": 5, "unexpected": 1},
+])
+def test_invalid_bodies_are_422(server, body):
+    r = recommend(server, **body)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "invalid_request" and r.json()["message"]
+
+
+@pytest.mark.parametrize("raw", [b"{bad json", b"[1, 2]", b"", b"null", b'{"user_id": 1, "k": NaN}'])
+def test_malformed_json_is_422(server, raw):
+    r = server.post("/recommend", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+
+
+def test_unknown_route_and_method_are_json(server):
+    assert server.get("/nope").json()["error"] == "not_found"
+    r = server.get("/recommend")
+    assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
