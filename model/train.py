@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from artifacts.features import KEYS, Feature, FeatureSpec  # noqa: E402
 from model.data import LABELS, Dataset, load_dataset, split  # noqa: E402
 from model.heads import HeadsLayer  # noqa: E402
 from model.metrics import auc  # noqa: E402
+from model.retrieval import in_batch_softmax_loss  # noqa: E402
 from model.towers import build_tower, fit_preprocessing  # noqa: E402
 
 CVR_LOSSES = ("masked", "esmm")
@@ -35,6 +36,8 @@ CVR_LOSSES = ("masked", "esmm")
 
 @dataclass
 class TrainConfig:
+    """Everything that defines a training run; stored in the manifest."""
+
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -46,13 +49,34 @@ class TrainConfig:
     head_inputs: str = "dot"
     head_hidden: tuple[int, ...] = ()
     cvr_loss: str = "masked"
-    extra: dict = field(default_factory=dict)
+    # Weight of the in-batch softmax over clicked pairs (model/retrieval.py); 0 turns it off.
+    retrieval_weight: float = 0.0
+    temperature: float = 0.05
 
     def __post_init__(self):
+        self.hidden, self.head_hidden = tuple(self.hidden), tuple(self.head_hidden)
         if self.cvr_loss not in CVR_LOSSES:
             raise ConfigError(f"cvr_loss must be one of {CVR_LOSSES}")
         if self.epochs < 1 or self.batch_size < 1 or not 0 < self.test_size < 1 or self.learning_rate <= 0:
             raise ConfigError("epochs and batch size must be >= 1, test size in (0, 1), learning rate > 0")
+        if self.retrieval_weight < 0 or self.temperature <= 0:
+            raise ConfigError("retrieval weight must be >= 0 and temperature > 0")
+
+
+# `article` is the blog article's model, kept reproducible on the seed data. `default` adds
+# what makes it learn to retrieve and rank: unit-norm embeddings trained with an in-batch
+# softmax, heads that see u⊙v through a hidden layer, and the ESMM conversion loss.
+PRESETS = {
+    "article": {},
+    "default": dict(epochs=10, batch_size=512, output_activation="linear", l2_normalize=True,
+                    head_inputs="dot+product", head_hidden=(32,), cvr_loss="esmm", retrieval_weight=1.0),
+}
+
+
+def make_config(preset: str = "default", **overrides) -> TrainConfig:
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; expected one of {sorted(PRESETS)}")
+    return TrainConfig(**{**PRESETS[preset], **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def log(msg: str) -> None:
@@ -93,12 +117,26 @@ def _columns(frame, features: tuple[Feature, ...]) -> dict[str, np.ndarray]:
 
 
 def _tf_dataset(frame, spec: FeatureSpec, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
+    """Batches of (raw feature columns, targets); targets hold the labels, the item's integer
+    index and its log sampling probability among clicked rows (for the retrieval loss)."""
     cols = _columns(frame, spec.features)
-    labels = tuple(frame[c].to_numpy(np.float32) for c in LABELS)
-    ds = tf.data.Dataset.from_tensor_slices((cols, *labels))
+    targets = {c: frame[c].to_numpy(np.float32) for c in LABELS}
+    targets["item_index"] = frame["_item_index"].to_numpy(np.int64)
+    targets["log_q"] = frame["_log_q"].to_numpy(np.float32)
+    ds = tf.data.Dataset.from_tensor_slices((cols, targets))
     if shuffle_seed is not None:
         ds = ds.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def add_sampling_columns(frame, train_frame, items) -> None:
+    """_item_index (position in the item table) and _log_q (log frequency of the item among
+    the clicked training rows, the in-batch sampling probability the loss corrects for)."""
+    position = {k: i for i, k in enumerate(items["item_id"])}
+    frame["_item_index"] = frame["item_id"].map(position).astype(np.int64)
+    clicks = train_frame.loc[train_frame["click"] == 1, "item_id"].value_counts()
+    q = (clicks / max(clicks.sum(), 1)).reindex(frame["item_id"]).fillna(0).to_numpy()
+    frame["_log_q"] = np.log(np.maximum(q, 1e-9)).astype(np.float32)
 
 
 def make_predict(model: TwoTower):
@@ -110,9 +148,9 @@ def make_predict(model: TwoTower):
 
     def run(ds: tf.data.Dataset) -> dict[str, np.ndarray]:
         out = {"ctr": [], "cvr": [], "click": [], "conversion": []}
-        for cols, click, conversion in ds:
+        for cols, targets in ds:
             ctr, cvr = step(cols)
-            for k, v in (("ctr", ctr), ("cvr", cvr), ("click", click), ("conversion", conversion)):
+            for k, v in (("ctr", ctr), ("cvr", cvr), ("click", targets["click"]), ("conversion", targets["conversion"])):
                 out[k].append(v.numpy())
         return {k: np.concatenate(v) for k, v in out.items()}
 
@@ -151,7 +189,7 @@ def fit_all_preprocessing(ds: Dataset, train_frame) -> dict[str, dict]:
 
 def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None = None) -> tuple[Path, dict]:
     """Train on `data_dir`, write a new version under `out_root`; returns (path, metrics)."""
-    config = config or TrainConfig()
+    config = config or make_config("default")
     keras.utils.set_random_seed(config.seed)
     ds = load_dataset(data_dir)
     spec = ds.spec
@@ -168,34 +206,43 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     model = TwoTower(user_tower, item_tower, HeadsLayer(config.head_inputs, config.head_hidden))
     optimizer = keras.optimizers.Adam(config.learning_rate)
 
+    for frame in (train_frame, test_frame):
+        add_sampling_columns(frame, train_frame, ds.items)
     train_ds = _tf_dataset(train_frame, spec, config.batch_size, shuffle_seed=config.seed)
     test_ds = _tf_dataset(test_frame, spec, max(config.batch_size, 4096), shuffle_seed=None)
 
     @tf.function(reduce_retracing=True)
-    def train_step(cols, click, conversion):
+    def train_step(cols, targets):
         with tf.GradientTape() as tape:
-            _, _, ctr_logit, cvr_logit = model(cols, training=True)
+            u, v, ctr_logit, cvr_logit = model(cols, training=True)
+            click, conversion = targets["click"], targets["conversion"]
             ctr_loss, cvr_loss = losses(ctr_logit, cvr_logit, click, conversion, config.cvr_loss)
             loss = ctr_loss + cvr_loss
+            retrieval_loss = tf.constant(0.0)
+            if config.retrieval_weight > 0:
+                retrieval_loss = in_batch_softmax_loss(u, v, targets["item_index"], targets["log_q"], click > 0,
+                                                       config.temperature)
+                loss += config.retrieval_weight * retrieval_loss
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
-        return ctr_loss, cvr_loss
+        return ctr_loss, cvr_loss, retrieval_loss
 
     predict = make_predict(model)
     history = []
     for epoch in range(1, config.epochs + 1):
-        start, sums, batches = time.perf_counter(), np.zeros(2), 0
-        for cols, click, conversion in train_ds:
-            sums += [float(x) for x in train_step(cols, click, conversion)]
+        start, sums, batches = time.perf_counter(), np.zeros(3), 0
+        for cols, targets in train_ds:
+            sums += [float(x) for x in train_step(cols, targets)]
             batches += 1
         seconds = time.perf_counter() - start
         val = held_out_metrics(predict(test_ds))
         row = {"epoch": epoch, "ctr_loss": sums[0] / batches, "cvr_loss": sums[1] / batches,
-               "seconds": seconds, "examples_per_s": len(train_frame) / seconds, **{f"val_{k}": v for k, v in val.items()}}
+               "retrieval_loss": sums[2] / batches, "seconds": seconds,
+               "examples_per_s": len(train_frame) / seconds, **{f"val_{k}": v for k, v in val.items()}}
         history.append(row)
         log(f"epoch {epoch}/{config.epochs}  ctr_loss {row['ctr_loss']:.4f}  cvr_loss {row['cvr_loss']:.4f}  "
-            f"val ctr_auc {_fmt(val['ctr_auc'])}  cvr_auc {_fmt(val['cvr_auc'])}  "
-            f"{row['examples_per_s']:,.0f} ex/s")
+            f"retrieval_loss {row['retrieval_loss']:.4f}  val ctr_auc {_fmt(val['ctr_auc'])}  "
+            f"cvr_auc {_fmt(val['cvr_auc'])}  {row['examples_per_s']:,.0f} ex/s")
     metrics = {k: history[-1][f"val_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
 
     version = store.new_version_name()
@@ -214,7 +261,7 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
             "embedding_dim": int(config.hidden[-1]),
             "features": spec.to_list(),
             "vocabulary_sizes": {k: len(v["vocabulary"]) for k, v in prep.items() if "vocabulary" in v},
-            "config": {k: v for k, v in asdict(config).items() if k != "extra"},
+            "config": asdict(config),
             "data": {"path": str(Path(data_dir).resolve()), "fingerprint": ds.fingerprint,
                      "users": len(ds.users), "items": len(ds.items), "interactions": len(ds.interactions),
                      "train_rows": len(train_rows), "test_rows": len(test_rows)},

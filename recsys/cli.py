@@ -43,10 +43,11 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from model.train import TrainConfig, train
+    from model.train import make_config, train
 
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         seed=args.seed, cvr_loss=args.cvr_loss, head_inputs=args.head_inputs)
+    config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
+                         head_inputs=args.head_inputs, retrieval_weight=args.retrieval_weight)
     path, metrics = train(args.data, args.out, config)
     print(json.dumps({"version": path.name, "path": str(path), **metrics}))
 
@@ -96,14 +97,18 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train the two towers and heads; write a new artifact version")
     s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
     s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
-    s.add_argument("--epochs", type=_positive, default=10)
-    s.add_argument("--batch-size", type=_positive, default=64)
-    s.add_argument("--learning-rate", type=float, default=1e-3)
-    s.add_argument("--seed", type=int, default=42, help="seeds the split, initialisation and shuffling")
-    s.add_argument("--cvr-loss", choices=["masked", "esmm"], default="masked",
+    s.add_argument("--preset", choices=["default", "article"], default="default",
+                   help="article: the blog article's model, as it was; default: retrieval loss, "
+                        "reordering heads, ESMM (the flags below override either)")
+    s.add_argument("--epochs", type=_positive)
+    s.add_argument("--batch-size", type=_positive)
+    s.add_argument("--learning-rate", type=float)
+    s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
+    s.add_argument("--cvr-loss", choices=["masked", "esmm"],
                    help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
-    s.add_argument("--head-inputs", choices=["dot", "dot+product"], default="dot",
+    s.add_argument("--head-inputs", choices=["dot", "dot+product"],
                    help="dot: heads see u·v only (the article); dot+product: also u⊙v, so they can reorder")
+    s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")
