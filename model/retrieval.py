@@ -25,6 +25,12 @@ def in_batch_softmax_loss(u: tf.Tensor, v: tf.Tensor, item_ids: tf.Tensor, log_q
     log_q     (B,) log sampling probability of each row's item
     positive  (B,) bool, rows that are positive pairs (e.g. clicked exposures)
     """
+    return tf.cond(tf.reduce_any(positive),
+                   lambda: _loss(u, v, item_ids, log_q, positive, temperature),
+                   lambda: tf.constant(0.0, u.dtype))
+
+
+def _loss(u, v, item_ids, log_q, positive, temperature):
     u = tf.boolean_mask(u, positive)
     v = tf.boolean_mask(v, positive)
     ids = tf.boolean_mask(item_ids, positive)
@@ -34,5 +40,4 @@ def in_batch_softmax_loss(u: tf.Tensor, v: tf.Tensor, item_ids: tf.Tensor, log_q
     accidental = tf.logical_and(same_item, tf.logical_not(tf.eye(tf.shape(ids)[0], dtype=tf.bool)))
     logits += tf.cast(accidental, logits.dtype) * MASKED
     labels = tf.eye(tf.shape(ids)[0], dtype=logits.dtype)
-    per_row = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-    return tf.reduce_sum(per_row) / tf.maximum(tf.cast(tf.size(per_row), per_row.dtype), 1.0)
+    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits))
