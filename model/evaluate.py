@@ -1,12 +1,23 @@
-"""Offline evaluation of one artifact version on a dataset, printed as JSON.
+"""Offline evaluation of one artifact version against baselines, printed as JSON.
 
-Rows: the held-out split of the training data when the dataset fingerprint matches the
-version's manifest (the same split is recomputed), otherwise every interaction.
-    ctr_auc    p_click vs click, all rows
-    cvr_auc    p_conversion vs conversion, clicked rows
-    ctcvr_auc  p_click * p_conversion vs conversion, all rows
-    recall@K, ndcg@K   held-out clicked items of each user, ranked by the objective over the
-                       whole catalogue, minus items the user interacted with in training
+Evaluation rows: the held-out split of the training data when the dataset fingerprint
+matches the version's manifest (the same split is recomputed), otherwise every
+interaction. Ranking positives: each user's held-out clicked items, or the items listed in
+the dataset's `test.parquet` (leave-last-out data sets such as the MovieLens conversion).
+
+    ctr_auc     p_click vs click, evaluation rows
+    cvr_auc     p_conversion vs conversion, clicked evaluation rows
+    ctcvr_auc   p_click * p_conversion vs conversion, evaluation rows
+    recall@K, ndcg@K   positives ranked by the objective over the whole catalogue, minus
+                       the items each user interacted with in training
+On simulated data with a saved world (truth) also:
+    cvr_auc_all        p_conversion vs the would-convert-if-clicked label, every evaluation
+                       row (what the masked CVR loss is biased on)
+    true_ndcg@50_by_<obj>  the catalogue ranked by <obj> (the objective, and ctr), gains =
+                       the true pCTCVR of each item
+Baselines get the same metrics: popularity (click counts; smoothed item CTR/CVR),
+random, and the oracle (true probabilities). `index` compares the ANN index with exact
+search: recall@K of its top-K against the exact top-K by similarity.
 """
 
 from __future__ import annotations
@@ -14,24 +25,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from artifacts import store
 from artifacts.feature_store import FeatureStore, to_columns
 from artifacts.features import FeatureSpec
 from artifacts.heads import Heads
 from artifacts.towers import Tower
-from model.data import load_dataset, split
+from model.data import Dataset, load_dataset, split
 from model.metrics import auc, recall_ndcg_at_k
 
 OBJECTIVES = ("ctcvr", "ctr", "cvr", "similarity")
-
-
-def rank_scores(heads: Heads, u: np.ndarray, v: np.ndarray, objective: str) -> np.ndarray:
-    """u (B, D), v (N, D) -> (B, N) scores under `objective`."""
-    if objective == "similarity":
-        return u @ v.T
-    p_click, p_conv = heads.predict(u[:, None, :], v[None, :, :])
-    return {"ctcvr": p_click * p_conv, "ctr": p_click, "cvr": p_conv}[objective]
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -42,8 +46,160 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+class ModelScorer:
+    """Scores from the exported towers and the numpy heads."""
+
+    def __init__(self, version_dir: Path, spec: FeatureSpec, ds: Dataset, catalogue: FeatureStore):
+        self.user_tower = Tower(version_dir / "user_tower", spec.tower("user"))
+        self.item_tower = Tower(version_dir / "item_tower", spec.tower("item"))
+        self.heads = Heads.load(version_dir)
+        self.spec, self.ds = spec, ds
+        self.item_vecs = self.item_tower.embed(catalogue.rows(np.arange(len(catalogue))))
+        self.users = ds.users.set_index("user_id")
+
+    def user_vecs(self, user_ids: np.ndarray) -> np.ndarray:
+        rows = self.users.loc[user_ids].reset_index()
+        return self.user_tower.embed(to_columns(rows, self.spec.tower("user")))
+
+    def pointwise(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        u = self.user_tower.embed(to_columns(rows, self.spec.tower("user")))
+        v = self.item_tower.embed(to_columns(rows, self.spec.tower("item")))
+        return self.heads.predict(u, v)
+
+    def rank(self, user_ids: np.ndarray, objective: str) -> np.ndarray:
+        u = self.user_vecs(user_ids)
+        if objective == "similarity":
+            return u @ self.item_vecs.T
+        p_click, p_conv = self.heads.predict(u[:, None, :], self.item_vecs[None, :, :])
+        return {"ctcvr": p_click * p_conv, "ctr": p_click, "cvr": p_conv}[objective]
+
+
+class PopularityScorer:
+    """Most-popular: ranks by training clicks; probabilities are smoothed item rates."""
+
+    def __init__(self, train: pd.DataFrame, catalogue_ids: np.ndarray, prior: float = 20.0):
+        g = train.groupby("item_id").agg(n=("click", "size"), c=("click", "sum"), v=("conversion", "sum"))
+        g = g.reindex(catalogue_ids).fillna(0)
+        ctr = train["click"].mean()
+        cvr = train["conversion"].sum() / max(train["click"].sum(), 1)
+        self.p_click = ((g["c"] + prior * ctr) / (g["n"] + prior)).to_numpy()
+        self.p_conv = ((g["v"] + prior * cvr) / (g["c"] + prior)).to_numpy()
+        self.clicks = g["c"].to_numpy(np.float64) + 1e-6 * self.p_click  # ties by smoothed CTR
+        self.position = pd.Series(np.arange(len(catalogue_ids)), index=catalogue_ids)
+
+    def pointwise(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        pos = self.position.reindex(rows["item_id"]).to_numpy()
+        return self.p_click[pos], self.p_conv[pos]
+
+    def rank(self, user_ids: np.ndarray, objective: str) -> np.ndarray:
+        return np.broadcast_to(self.clicks, (len(user_ids), len(self.clicks))).copy()
+
+
+class RandomScorer:
+    def __init__(self, n_items: int, seed: int = 0):
+        self.n_items, self.rng = n_items, np.random.default_rng(seed)
+
+    def pointwise(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return self.rng.uniform(size=len(rows)), self.rng.uniform(size=len(rows))
+
+    def rank(self, user_ids: np.ndarray, objective: str) -> np.ndarray:
+        return self.rng.uniform(size=(len(user_ids), self.n_items))
+
+
+class OracleScorer:
+    """The simulator's true probabilities."""
+
+    def __init__(self, world, truth_rows: pd.DataFrame, catalogue_ids: np.ndarray):
+        self.world, self.truth, self.catalogue_ids = world, truth_rows, catalogue_ids
+
+    def pointwise(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        t = self.truth.iloc[rows["_row"].to_numpy()]
+        return t["p_click"].to_numpy(), t["p_conversion"].to_numpy()
+
+    def rank(self, user_ids: np.ndarray, objective: str) -> np.ndarray:
+        return true_scores(self.world, user_ids, self.catalogue_ids, "ctr" if objective == "ctr" else "ctcvr")
+
+
+def true_scores(world, user_ids: np.ndarray, item_ids: np.ndarray, what: str = "ctcvr") -> np.ndarray:
+    """(B, N) true probabilities of every (user, item) pair."""
+    users = np.repeat(np.asarray(user_ids), len(item_ids))
+    items = np.tile(np.asarray(item_ids), len(user_ids))
+    p = world.p_click(users, items) if what == "ctr" else world.p_ctcvr(users, items)
+    return np.asarray(p, np.float64).reshape(len(user_ids), len(item_ids))
+
+
+def load_truth(directory: Path):
+    """(world, per-row truth) of a simulated data set, or (None, None)."""
+    if not (directory / "truth.parquet").is_file():
+        return None, None
+    from model.world import World
+
+    return World.load(directory), pd.read_parquet(directory / "truth.parquet")
+
+
+def ndcg_against_gains(ranked_cols: np.ndarray, gains: np.ndarray, k: int) -> float:
+    """Mean NDCG@k of rankings (B, >=k) column indices against graded gains (B, N)."""
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    got = (np.take_along_axis(gains, ranked_cols[:, :k], axis=1) * disc).sum(axis=1)
+    ideal = (-np.sort(-gains, axis=1)[:, :k] * disc).sum(axis=1)
+    return float(np.mean(got / np.maximum(ideal, 1e-12)))
+
+
+def _pointwise_metrics(p_click, p_conv, rows: pd.DataFrame, truth_rows: pd.DataFrame | None) -> dict:
+    click, conv = rows["click"].to_numpy(), rows["conversion"].to_numpy()
+    out = {"ctr_auc": auc(click, p_click), "cvr_auc": auc(conv[click == 1], p_conv[click == 1]),
+           "ctcvr_auc": auc(conv, p_click * p_conv)}
+    if truth_rows is not None and "conversion_if_clicked" in truth_rows:
+        would = truth_rows.iloc[rows["_row"].to_numpy()]["conversion_if_clicked"].to_numpy()
+        out["cvr_auc_all"] = auc(would, p_conv)
+    return out
+
+
+def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks, objective,
+                     world=None, true_k: int = 50, batch: int = 128) -> dict:
+    kmax = max(ks)
+    objectives = [objective] + (["ctr"] if world is not None and objective != "ctr" else [])
+    ranked, true_ndcg = [], {obj: 0.0 for obj in objectives}
+    for start in range(0, len(users), batch):
+        chunk = users[start:start + batch]
+        gains = true_scores(world, chunk, catalogue.ids, "ctcvr") if world is not None else None
+        for obj in objectives:
+            scores = scorer.rank(chunk, obj).astype(np.float64)
+            for row, user in enumerate(chunk):
+                cols = [catalogue.position[i] for i in seen.get(user, ()) if i in catalogue.position
+                        and i not in positives[user]]
+                scores[row, cols] = -np.inf
+            cols = top_k(scores, max(kmax, true_k))
+            if obj == objective:
+                ranked.append(catalogue.ids[cols[:, :kmax]])
+            if gains is not None:
+                true_ndcg[obj] += ndcg_against_gains(cols, gains, true_k) * len(chunk)
+    ranked = np.concatenate(ranked) if ranked else np.empty((0, kmax), dtype=object)
+    out = recall_ndcg_at_k(ranked, [positives[u] for u in users], list(ks))
+    if world is not None and len(users):
+        out.update({f"true_ndcg@{true_k}_by_{obj}": total / len(users) for obj, total in true_ndcg.items()})
+    return out
+
+
+def _ann_recall(version_dir: Path, scorer: ModelScorer, users: np.ndarray, ks) -> dict | None:
+    if not (version_dir / store.INDEX_DIR / store.MANIFEST).is_file():
+        return None
+    from index.searcher import Searcher
+
+    searcher = Searcher(version_dir / store.INDEX_DIR)
+    u = scorer.user_vecs(users)
+    out = {"kind": searcher.manifest["kind"]}
+    exact = top_k(u @ searcher.embeddings.T, max(ks))
+    _, approx = searcher.search(u, max(ks))
+    for k in ks:
+        out[f"recall@{k}"] = float(np.mean([len(set(a[:k]) & set(e[:k])) / min(k, len(e))
+                                            for a, e in zip(approx, exact)]))
+    return out
+
+
 def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None,
-             ks: tuple[int, ...] = (10, 50, 100), objective: str = "ctcvr", batch_users: int = 256) -> dict:
+             ks: tuple[int, ...] = (10, 50, 100), objective: str = "ctcvr", max_users: int = 2000,
+             baselines: bool = True, seed: int = 0) -> dict:
     version_dir = store.resolve(artifacts, version)
     manifest = store.verify(version_dir)
     spec = FeatureSpec.from_list(manifest["features"], where=str(version_dir / store.MANIFEST))
@@ -52,47 +208,44 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     n = len(ds.interactions)
     same_data = ds.fingerprint == manifest["data"]["fingerprint"]
     train_rows, test_rows = split(n, cfg["test_size"], cfg["seed"]) if same_data else (np.empty(0, int), np.arange(n))
+    rows = ds.joined(test_rows).assign(_row=test_rows)
+    train = ds.interactions.iloc[train_rows]
+    world, truth_rows = load_truth(Path(data))
 
-    user_tower = Tower(version_dir / "user_tower", spec.tower("user"))
-    item_tower = Tower(version_dir / "item_tower", spec.tower("item"))
-    heads = Heads.load(version_dir)
+    catalogue = FeatureStore.load(version_dir / "items.parquet", spec.tower("item"), "item")
+    test_file = Path(data) / "test.parquet"
+    if test_file.is_file():  # leave-last-out: the held-out items are not in the interactions
+        test = pd.read_parquet(test_file).astype({"user_id": str, "item_id": str})
+        positives = test.groupby("user_id")["item_id"].agg(set)
+        seen = ds.interactions[ds.interactions["click"] == 1].groupby("user_id")["item_id"].agg(set)
+    else:
+        positives = rows[rows["click"] == 1].groupby("user_id")["item_id"].agg(set)
+        seen = train.groupby("user_id")["item_id"].agg(set)
+    users = positives.index.to_numpy()
+    if len(users) > max_users:
+        users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
 
-    # Pointwise metrics on the evaluation rows.
-    test = ds.joined(test_rows)
-    u = user_tower.embed(to_columns(test, spec.tower("user")))
-    v = item_tower.embed(to_columns(test, spec.tower("item")))
-    p_click, p_conv = heads.predict(u, v)
-    click, conv = test["click"].to_numpy(), test["conversion"].to_numpy()
+    scorers = {"model": ModelScorer(version_dir, spec, ds, catalogue)}
+    if baselines:
+        scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
+        scorers["random"] = RandomScorer(len(catalogue), seed)
+        if world is not None:
+            scorers["oracle"] = OracleScorer(world, truth_rows, catalogue.ids)
+
     result = {
         "version": manifest["version"],
         "rows": "held-out split" if same_data else "all rows (dataset differs from training data)",
-        "n_rows": int(len(test)),
-        "ctr_auc": auc(click, p_click),
-        "cvr_auc": auc(conv[click == 1], p_conv[click == 1]),
-        "ctcvr_auc": auc(conv, p_click * p_conv),
+        "n_rows": int(len(rows)),
+        "objective": objective,
+        "ranking_positives": "test.parquet (leave-last-out)" if test_file.is_file() else "held-out clicks",
+        "users_ranked": int(len(users)),
     }
-
-    # Ranking metrics over the whole served catalogue.
-    catalogue = FeatureStore.load(version_dir / "items.parquet", spec.tower("item"), "item")
-    item_vecs = item_tower.embed(catalogue.rows(np.arange(len(catalogue))))
-    positives = test[test["click"] == 1].groupby("user_id")["item_id"].agg(set)
-    train = ds.interactions.iloc[train_rows]
-    seen = train.groupby("user_id")["item_id"].agg(set)
-    users = positives.index.to_numpy()
-    user_rows = ds.users.set_index("user_id").loc[users].reset_index()
-    user_vecs = user_tower.embed(to_columns(user_rows, spec.tower("user")))
-    kmax = max(ks)
-    ranked = []
-    for start in range(0, len(users), batch_users):
-        scores = rank_scores(heads, user_vecs[start:start + batch_users], item_vecs, objective)
-        for row, user in enumerate(users[start:start + batch_users]):
-            exclude = seen.get(user, set()) - positives[user]
-            if exclude:
-                cols = [catalogue.position[i] for i in exclude if i in catalogue.position]
-                scores[row, cols] = -np.inf
-        ranked.append(catalogue.ids[top_k(scores, kmax)])
-    ranked = np.concatenate(ranked) if ranked else np.empty((0, kmax), dtype=object)
-    result["objective"] = objective
-    result["users_with_positives"] = int(len(users))
-    result.update(recall_ndcg_at_k(ranked, [positives[u] for u in users], list(ks)))
+    for name, scorer in scorers.items():
+        metrics = _pointwise_metrics(*scorer.pointwise(rows), rows, truth_rows)
+        metrics.update(_ranking_metrics(scorer, users, positives, seen, catalogue, ks, objective, world))
+        if name == "model":
+            result.update(metrics)
+        else:
+            result.setdefault("baselines", {})[name] = metrics
+    result["index"] = _ann_recall(version_dir, scorers["model"], users, ks)
     return result

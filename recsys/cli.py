@@ -62,7 +62,8 @@ def cmd_build_index(args) -> None:
 def cmd_evaluate(args) -> None:
     from model.evaluate import evaluate
 
-    print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k), indent=2))
+    print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
+                              max_users=args.max_users, baselines=not args.no_baselines), indent=2))
 
 
 def cmd_serve(args) -> None:
@@ -123,6 +124,11 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.add_argument("--version", help="default: newest complete version")
     s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs, e.g. 10,50,100")
+    s.add_argument("--objective", choices=["ctcvr", "ctr", "cvr", "similarity"], default="ctcvr",
+                   help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service)")
+    s.add_argument("--max-users", type=_positive, default=2000,
+                   help="rank the catalogue for at most this many users (a fixed random sample)")
+    s.add_argument("--no-baselines", action="store_true", help="skip popularity, random and oracle")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
