@@ -15,6 +15,7 @@ import numpy as np
 
 from artifacts.errors import ArtifactError
 from artifacts.features import Feature
+from artifacts.numpy_tower import embed_table
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -43,10 +44,4 @@ class Tower:
     def embed(self, columns: dict[str, np.ndarray], batch_size: int = 8192,
               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """Embed a whole table in batches; `progress(done, total)` after each batch."""
-        n = len(next(iter(columns.values())))
-        out = []
-        for start in range(0, n, batch_size):
-            out.append(self({k: v[start:start + batch_size] for k, v in columns.items()}))
-            if progress:
-                progress(min(start + batch_size, n), n)
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        return embed_table(self, columns, batch_size, progress)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from artifacts.features import Feature
+from artifacts.numpy_tower import NumpyTower
 
 
 def fit_preprocessing(features: tuple[Feature, ...], frame: pd.DataFrame) -> dict[str, dict]:
@@ -53,3 +54,25 @@ def build_tower(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
     if l2_normalize:
         x = keras.layers.UnitNormalization(name="l2_normalize")(x)
     return keras.Model(inputs, x, name=name)
+
+
+def to_numpy_tower(tower: keras.Model, features: tuple[Feature, ...], prep: dict[str, dict],
+                   l2_normalize: bool) -> NumpyTower:
+    """The same function as `tower`, as weights for artifacts/numpy_tower.py."""
+    arrays, vocabularies = {}, {}
+    for f in features:
+        if f.is_numeric:
+            arrays[f"{f.name}_mean"] = np.float32(prep[f.name]["mean"])
+            arrays[f"{f.name}_variance"] = np.float32(prep[f.name]["variance"])
+        else:
+            vocabularies[f.name] = prep[f.name]["vocabulary"]
+            arrays[f"{f.name}_embedding"] = tower.get_layer(f"{f.name}_embedding").embeddings.numpy()
+    activations, i = [], 0
+    while any(layer.name == f"dense_{i}" for layer in tower.layers):
+        dense = tower.get_layer(f"dense_{i}")
+        arrays[f"dense_{i}_kernel"], arrays[f"dense_{i}_bias"] = dense.kernel.numpy(), dense.bias.numpy()
+        activations.append(dense.get_config()["activation"])
+        i += 1
+    config = {"features": [{"name": f.name, "kind": f.kind} for f in features], "vocabularies": vocabularies,
+              "activations": activations, "l2_normalize": l2_normalize}
+    return NumpyTower(config, arrays)

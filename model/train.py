@@ -29,7 +29,7 @@ from model.data import LABELS, Dataset, load_dataset, split  # noqa: E402
 from model.heads import HeadsLayer  # noqa: E402
 from model.metrics import auc  # noqa: E402
 from model.retrieval import in_batch_softmax_loss  # noqa: E402
-from model.towers import build_tower, fit_preprocessing  # noqa: E402
+from model.towers import build_tower, fit_preprocessing, to_numpy_tower  # noqa: E402
 
 CVR_LOSSES = ("masked", "esmm")
 
@@ -249,8 +249,9 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     root = Path(out_root)
     log(f"export: {root / version}")
     with store.staged_dir(root / version) as tmp:
-        export_tower(user_tower, spec.tower("user"), tmp / "user_tower")
-        export_tower(item_tower, spec.tower("item"), tmp / "item_tower")
+        for name, tower in (("user", user_tower), ("item", item_tower)):
+            export_tower(tower, spec.tower(name), tmp / f"{name}_tower")
+            to_numpy_tower(tower, spec.tower(name), prep, config.l2_normalize).save(tmp / f"{name}_tower")
         model.heads.export().save(tmp)
         save_table(ds.users, spec.tower("user"), "user", tmp / "users.parquet")
         save_table(ds.items, spec.tower("item"), "item", tmp / "items.parquet")
