@@ -1,6 +1,6 @@
 """The two towers as Keras models that take raw feature columns.
 
-Preprocessing is part of each tower, so the exported graph takes what the data files hold:
+Preprocessing is part of each exported tower, so the graph takes what the data files hold:
     ids, categories  StringLookup (vocabulary fitted on training data, 1 OOV bucket at index 0)
                      -> Embedding(vocab + 1, embedding_dim)
     numerics         Normalization (mean/variance fitted on training data)
@@ -30,10 +30,27 @@ def fit_preprocessing(features: tuple[Feature, ...], frame: pd.DataFrame) -> dic
     return prep
 
 
-def build_tower(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
-                hidden: tuple[int, ...] = (64, 32), output_activation: str = "relu",
-                l2_normalize: bool = False) -> keras.Model:
-    """Raw columns {name: (B,)} -> embedding (B, hidden[-1])."""
+def encode(frame: pd.DataFrame, features: tuple[Feature, ...], prep: dict[str, dict]) -> dict[str, np.ndarray]:
+    """Raw columns -> encoder inputs, exactly as the exported StringLookup maps them:
+    vocabulary[i] -> i + 1, anything else -> 0 (the OOV bucket); numerics as float32."""
+    out = {}
+    for f in features:
+        if f.is_numeric:
+            out[f.name] = frame[f.name].to_numpy(np.float32)
+        else:
+            codes = pd.Categorical(frame[f.name].astype(str), categories=prep[f.name]["vocabulary"]).codes
+            out[f.name] = (codes.astype(np.int32) + 1)
+    return out
+
+
+def build_encoder(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
+                  hidden: tuple[int, ...] = (64, 32), output_activation: str = "relu",
+                  l2_normalize: bool = False) -> keras.Model:
+    """Encoded columns {name: (B,) int32 index | float32} -> embedding (B, hidden[-1]).
+
+    Training runs on these integer inputs (lookups done once, sparse embedding gradients);
+    `build_tower` puts the string lookups in front for export.
+    """
     inputs, parts = {}, []
     for f in features:
         if f.is_numeric:
@@ -42,23 +59,35 @@ def build_tower(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
             parts.append(keras.layers.Normalization(mean=prep[f.name]["mean"], variance=prep[f.name]["variance"],
                                                     name=f"{f.name}_norm")(x))
         else:
-            inputs[f.name] = keras.Input(shape=(), dtype="string", name=f.name)
-            vocab = prep[f.name]["vocabulary"]
-            ids = keras.layers.StringLookup(vocabulary=vocab, num_oov_indices=1, mask_token=None,
-                                            name=f"{f.name}_lookup")(inputs[f.name])
-            parts.append(keras.layers.Embedding(len(vocab) + 1, f.dim, name=f"{f.name}_embedding")(ids))
+            inputs[f.name] = keras.Input(shape=(), dtype="int32", name=f.name)
+            vocab_size = len(prep[f.name]["vocabulary"]) + 1
+            parts.append(keras.layers.Embedding(vocab_size, f.dim, name=f"{f.name}_embedding")(inputs[f.name]))
     x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
     for i, units in enumerate(hidden):
         last = i == len(hidden) - 1
         x = keras.layers.Dense(units, activation=output_activation if last else "relu", name=f"dense_{i}")(x)
     if l2_normalize:
         x = keras.layers.UnitNormalization(name="l2_normalize")(x)
-    return keras.Model(inputs, x, name=name)
+    return keras.Model(inputs, x, name=f"{name}_encoder")
+
+
+def build_tower(name: str, features: tuple[Feature, ...], prep: dict[str, dict], encoder: keras.Model) -> keras.Model:
+    """Raw columns {name: (B,) string | float32} -> StringLookup -> `encoder` -> (B, D)."""
+    inputs, encoded = {}, {}
+    for f in features:
+        if f.is_numeric:
+            inputs[f.name] = encoded[f.name] = keras.Input(shape=(), dtype="float32", name=f.name)
+        else:
+            inputs[f.name] = keras.Input(shape=(), dtype="string", name=f.name)
+            lookup = keras.layers.StringLookup(vocabulary=prep[f.name]["vocabulary"], num_oov_indices=1,
+                                               mask_token=None, output_mode="int", name=f"{f.name}_lookup")
+            encoded[f.name] = keras.ops.cast(lookup(inputs[f.name]), "int32")
+    return keras.Model(inputs, encoder(encoded), name=name)
 
 
 def to_numpy_tower(tower: keras.Model, features: tuple[Feature, ...], prep: dict[str, dict],
                    l2_normalize: bool) -> NumpyTower:
-    """The same function as `tower`, as weights for artifacts/numpy_tower.py."""
+    """The same function as `tower` (an encoder), as weights for artifacts/numpy_tower.py."""
     arrays, vocabularies = {}, {}
     for f in features:
         if f.is_numeric:

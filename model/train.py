@@ -19,17 +19,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from artifacts import store  # noqa: E402
 from artifacts.errors import ConfigError  # noqa: E402
-from artifacts.feature_store import save_table, to_columns  # noqa: E402
-from artifacts.features import KEYS, Feature, FeatureSpec  # noqa: E402
-from model.data import LABELS, Dataset, load_dataset, split  # noqa: E402
+from artifacts.feature_store import save_table  # noqa: E402
+from artifacts.features import KEYS, Feature  # noqa: E402
+from model.data import Dataset, load_dataset, split  # noqa: E402
 from model.heads import HeadsLayer  # noqa: E402
 from model.metrics import auc  # noqa: E402
 from model.retrieval import in_batch_softmax_loss  # noqa: E402
-from model.towers import build_tower, fit_preprocessing, to_numpy_tower  # noqa: E402
+from model.optim import SparseAdam  # noqa: E402
+from model.towers import build_encoder, build_tower, encode, fit_preprocessing, to_numpy_tower  # noqa: E402
 
 CVR_LOSSES = ("masked", "esmm")
 
@@ -84,15 +86,15 @@ def log(msg: str) -> None:
 
 
 class TwoTower(keras.Model):
-    """Raw columns -> (u (B, D), v (B, D), ctr_logit (B,), cvr_logit (B,))."""
+    """Encoded user and item columns -> (u (B, D), v (B, D), ctr_logit (B,), cvr_logit (B,))."""
 
-    def __init__(self, user_tower: keras.Model, item_tower: keras.Model, heads: HeadsLayer, **kwargs):
+    def __init__(self, user_encoder: keras.Model, item_encoder: keras.Model, heads: HeadsLayer, **kwargs):
         super().__init__(**kwargs)
-        self.user_tower, self.item_tower, self.heads = user_tower, item_tower, heads
+        self.user_encoder, self.item_encoder, self.heads = user_encoder, item_encoder, heads
 
-    def call(self, columns, training=False):
-        u = self.user_tower({k: columns[k] for k in self.user_tower.input}, training=training)
-        v = self.item_tower({k: columns[k] for k in self.item_tower.input}, training=training)
+    def call(self, user_cols, item_cols, training=False):
+        u = self.user_encoder(user_cols, training=training)
+        v = self.item_encoder(item_cols, training=training)
         ctr, cvr = self.heads(u, v)
         return u, v, ctr, cvr
 
@@ -111,50 +113,64 @@ def losses(ctr_logit, cvr_logit, click, conversion, cvr_loss: str):
     return ctr, cvr
 
 
-def _columns(frame, features: tuple[Feature, ...]) -> dict[str, np.ndarray]:
-    cols = to_columns(frame, features)
-    return {k: (v if v.dtype == np.float32 else v.astype(str)) for k, v in cols.items()}
+class Rows:
+    """Interaction rows as positions into the encoded user and item tables, plus targets.
+
+    Features are gathered per batch from the entity tables inside the training step, so the
+    input pipeline moves five numbers per row, whatever the number of features.
+    """
+
+    def __init__(self, ds: Dataset, positions: np.ndarray, log_q: np.ndarray):
+        inter = ds.interactions.iloc[positions]
+        self.columns = {
+            "user": pd.Index(ds.users["user_id"]).get_indexer(inter["user_id"]).astype(np.int32),
+            "item": pd.Index(ds.items["item_id"]).get_indexer(inter["item_id"]).astype(np.int32),
+            "click": inter["click"].to_numpy(np.float32),
+            "conversion": inter["conversion"].to_numpy(np.float32),
+        }
+        self.columns["log_q"] = log_q[self.columns["item"]]
+
+    def __len__(self) -> int:
+        return len(self.columns["user"])
+
+    def batches(self, batch_size: int, rng: np.random.Generator | None = None):
+        """Batches of numpy columns, shuffled when `rng` is given."""
+        order = rng.permutation(len(self)) if rng is not None else None
+        for start in range(0, len(self), batch_size):
+            idx = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
+            yield {k: v[idx] for k, v in self.columns.items()}
 
 
-def _tf_dataset(frame, spec: FeatureSpec, batch_size: int, shuffle_seed: int | None) -> tf.data.Dataset:
-    """Batches of (raw feature columns, targets); targets hold the labels, the item's integer
-    index and its log sampling probability among clicked rows (for the retrieval loss)."""
-    cols = _columns(frame, spec.features)
-    targets = {c: frame[c].to_numpy(np.float32) for c in LABELS}
-    targets["item_index"] = frame["_item_index"].to_numpy(np.int64)
-    targets["log_q"] = frame["_log_q"].to_numpy(np.float32)
-    ds = tf.data.Dataset.from_tensor_slices((cols, targets))
-    if shuffle_seed is not None:
-        ds = ds.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+def item_log_q(ds: Dataset, train_positions: np.ndarray) -> np.ndarray:
+    """log of each item's share of the clicked training rows: its probability of being a
+    candidate in an in-batch softmax over clicks (the logQ correction)."""
+    inter = ds.interactions.iloc[train_positions]
+    clicks = inter.loc[inter["click"] == 1, "item_id"].value_counts()
+    q = (clicks / max(clicks.sum(), 1)).reindex(ds.items["item_id"]).fillna(0).to_numpy()
+    return np.log(np.maximum(q, 1e-9)).astype(np.float32)
 
 
-def add_sampling_columns(frame, train_frame, items) -> None:
-    """_item_index (position in the item table) and _log_q (log frequency of the item among
-    the clicked training rows, the in-batch sampling probability the loss corrects for)."""
-    position = {k: i for i, k in enumerate(items["item_id"])}
-    frame["_item_index"] = frame["item_id"].map(position).astype(np.int64)
-    clicks = train_frame.loc[train_frame["click"] == 1, "item_id"].value_counts()
-    q = (clicks / max(clicks.sum(), 1)).reindex(frame["item_id"]).fillna(0).to_numpy()
-    frame["_log_q"] = np.log(np.maximum(q, 1e-9)).astype(np.float32)
-
-
-def make_predict(model: TwoTower):
-    """A function from a batched dataset to held-out logits and labels (traced once)."""
+def make_predict(model: TwoTower, users: dict, items: dict):
+    """A function from Rows to held-out logits and labels (traced once)."""
     @tf.function(reduce_retracing=True)
-    def step(cols):
-        _, _, ctr, cvr = model(cols, training=False)
+    def step(user, item):
+        _, _, ctr, cvr = model(gather(users, user), gather(items, item), training=False)
         return ctr, cvr
 
-    def run(ds: tf.data.Dataset) -> dict[str, np.ndarray]:
-        out = {"ctr": [], "cvr": [], "click": [], "conversion": []}
-        for cols, targets in ds:
-            ctr, cvr = step(cols)
-            for k, v in (("ctr", ctr), ("cvr", cvr), ("click", targets["click"]), ("conversion", targets["conversion"])):
-                out[k].append(v.numpy())
-        return {k: np.concatenate(v) for k, v in out.items()}
+    def run(rows: Rows) -> dict[str, np.ndarray]:
+        out = {"ctr": [], "cvr": []}
+        for batch in rows.batches(8192):
+            ctr, cvr = step(batch["user"], batch["item"])
+            out["ctr"].append(ctr.numpy())
+            out["cvr"].append(cvr.numpy())
+        out = {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in out.items()}
+        return {**out, "click": rows.columns["click"], "conversion": rows.columns["conversion"]}
 
     return run
+
+
+def gather(table: dict[str, tf.Tensor], positions) -> dict[str, tf.Tensor]:
+    return {k: tf.gather(v, positions) for k, v in table.items()}
 
 
 def held_out_metrics(pred: dict[str, np.ndarray]) -> dict[str, float | None]:
@@ -177,12 +193,13 @@ def export_tower(tower: keras.Model, features: tuple[Feature, ...], path: Path) 
     archive.write_out(str(path), verbose=False)
 
 
-def fit_all_preprocessing(ds: Dataset, train_frame) -> dict[str, dict]:
+def fit_all_preprocessing(ds: Dataset, train_positions: np.ndarray) -> dict[str, dict]:
     """Preprocessing statistics from the users and items seen in the training split."""
+    inter = ds.interactions.iloc[train_positions]
     prep = {}
     for tower, table in (("user", ds.users), ("item", ds.items)):
         key = KEYS[tower]
-        seen = table[table[key].isin(train_frame[key].unique())]
+        seen = table[table[key].isin(inter[key].unique())]
         prep.update(fit_preprocessing(ds.spec.tower(tower), seen))
     return prep
 
@@ -196,49 +213,54 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     log(f"data: {len(ds.users)} users, {len(ds.items)} items, {len(ds.interactions)} interactions "
         f"({int(ds.interactions['click'].sum())} clicks, {int(ds.interactions['conversion'].sum())} conversions)")
     train_rows, test_rows = split(len(ds.interactions), config.test_size, config.seed)
-    train_frame, test_frame = ds.joined(train_rows), ds.joined(test_rows)
-    prep = fit_all_preprocessing(ds, train_frame)
+    prep = fit_all_preprocessing(ds, train_rows)
+    users = {k: tf.constant(v) for k, v in encode(ds.users, spec.tower("user"), prep).items()}
+    items = {k: tf.constant(v) for k, v in encode(ds.items, spec.tower("item"), prep).items()}
+    log_q = item_log_q(ds, train_rows)
+    train_set, test_set = Rows(ds, train_rows, log_q), Rows(ds, test_rows, log_q)
 
-    tower_args = dict(hidden=config.hidden, output_activation=config.output_activation,
-                      l2_normalize=config.l2_normalize)
-    user_tower = build_tower("user_tower", spec.tower("user"), prep, **tower_args)
-    item_tower = build_tower("item_tower", spec.tower("item"), prep, **tower_args)
-    model = TwoTower(user_tower, item_tower, HeadsLayer(config.head_inputs, config.head_hidden))
-    optimizer = keras.optimizers.Adam(config.learning_rate)
-
-    for frame in (train_frame, test_frame):
-        add_sampling_columns(frame, train_frame, ds.items)
-    train_ds = _tf_dataset(train_frame, spec, config.batch_size, shuffle_seed=config.seed)
-    test_ds = _tf_dataset(test_frame, spec, max(config.batch_size, 4096), shuffle_seed=None)
+    encoder_args = dict(hidden=config.hidden, output_activation=config.output_activation,
+                        l2_normalize=config.l2_normalize)
+    model = TwoTower(build_encoder("user", spec.tower("user"), prep, **encoder_args),
+                     build_encoder("item", spec.tower("item"), prep, **encoder_args),
+                     HeadsLayer(config.head_inputs, config.head_hidden))
+    model(gather(users, [0]), gather(items, [0]))  # build the weights
+    optimizer = SparseAdam(model.trainable_variables, config.learning_rate)
 
     @tf.function(reduce_retracing=True)
-    def train_step(cols, targets):
+    def train_step(batch):
+        click, conversion = batch["click"], batch["conversion"]
         with tf.GradientTape() as tape:
-            u, v, ctr_logit, cvr_logit = model(cols, training=True)
-            click, conversion = targets["click"], targets["conversion"]
+            u, v, ctr_logit, cvr_logit = model(gather(users, batch["user"]), gather(items, batch["item"]),
+                                               training=True)
             ctr_loss, cvr_loss = losses(ctr_logit, cvr_logit, click, conversion, config.cvr_loss)
             loss = ctr_loss + cvr_loss
             retrieval_loss = tf.constant(0.0)
             if config.retrieval_weight > 0:
-                retrieval_loss = in_batch_softmax_loss(u, v, targets["item_index"], targets["log_q"], click > 0,
+                retrieval_loss = in_batch_softmax_loss(u, v, batch["item"], batch["log_q"], click > 0,
                                                        config.temperature)
                 loss += config.retrieval_weight * retrieval_loss
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply(grads, model.trainable_variables)
+        optimizer.apply(tape.gradient(loss, model.trainable_variables))
         return ctr_loss, cvr_loss, retrieval_loss
 
-    predict = make_predict(model)
+    predict = make_predict(model, users, items)
+    rng = np.random.default_rng(config.seed)
     history = []
     for epoch in range(1, config.epochs + 1):
-        start, sums, batches = time.perf_counter(), np.zeros(3), 0
-        for cols, targets in train_ds:
-            sums += [float(x) for x in train_step(cols, targets)]
-            batches += 1
+        start = last_report = time.perf_counter()
+        sums, batches, done = np.zeros(3), 0, 0
+        for batch in train_set.batches(config.batch_size, rng):
+            sums += [float(x) for x in train_step(batch)]
+            batches, done = batches + 1, done + len(batch["user"])
+            if time.perf_counter() - last_report > 10:
+                last_report = time.perf_counter()
+                log(f"epoch {epoch}/{config.epochs}: {done:,}/{len(train_set):,} rows, "
+                    f"{done / (last_report - start):,.0f} ex/s")
         seconds = time.perf_counter() - start
-        val = held_out_metrics(predict(test_ds))
+        val = held_out_metrics(predict(test_set))
         row = {"epoch": epoch, "ctr_loss": sums[0] / batches, "cvr_loss": sums[1] / batches,
                "retrieval_loss": sums[2] / batches, "seconds": seconds,
-               "examples_per_s": len(train_frame) / seconds, **{f"val_{k}": v for k, v in val.items()}}
+               "examples_per_s": len(train_set) / seconds, **{f"val_{k}": v for k, v in val.items()}}
         history.append(row)
         log(f"epoch {epoch}/{config.epochs}  ctr_loss {row['ctr_loss']:.4f}  cvr_loss {row['cvr_loss']:.4f}  "
             f"retrieval_loss {row['retrieval_loss']:.4f}  val ctr_auc {_fmt(val['ctr_auc'])}  "
@@ -249,9 +271,10 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     root = Path(out_root)
     log(f"export: {root / version}")
     with store.staged_dir(root / version) as tmp:
-        for name, tower in (("user", user_tower), ("item", item_tower)):
+        for name, encoder in (("user", model.user_encoder), ("item", model.item_encoder)):
+            tower = build_tower(f"{name}_tower", spec.tower(name), prep, encoder)
             export_tower(tower, spec.tower(name), tmp / f"{name}_tower")
-            to_numpy_tower(tower, spec.tower(name), prep, config.l2_normalize).save(tmp / f"{name}_tower")
+            to_numpy_tower(encoder, spec.tower(name), prep, config.l2_normalize).save(tmp / f"{name}_tower")
         model.heads.export().save(tmp)
         save_table(ds.users, spec.tower("user"), "user", tmp / "users.parquet")
         save_table(ds.items, spec.tower("item"), "item", tmp / "items.parquet")
@@ -266,6 +289,7 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
             "data": {"path": str(Path(data_dir).resolve()), "fingerprint": ds.fingerprint,
                      "users": len(ds.users), "items": len(ds.items), "interactions": len(ds.interactions),
                      "train_rows": len(train_rows), "test_rows": len(test_rows)},
+            "training": {"optimizer": "sparse adam", "seconds": sum(h["seconds"] for h in history)},
             "metrics": metrics,
             "history": history,
         })

@@ -9,7 +9,7 @@ from artifacts.heads import Heads
 from artifacts.towers import Tower
 from model.data import load_dataset
 from model.heads import HeadsLayer
-from model.towers import build_tower, fit_preprocessing
+from model.towers import build_encoder, build_tower, encode, fit_preprocessing
 from model.train import export_tower
 
 
@@ -21,7 +21,7 @@ def dataset(seed_data):
 def test_vocabulary_covers_last_ids_and_unknowns_share_the_oov_bucket(dataset):
     spec = dataset.spec
     prep = fit_preprocessing(spec.tower("item"), dataset.items)
-    tower = build_tower("item_tower", spec.tower("item"), prep)
+    tower = build_tower("item_tower", spec.tower("item"), prep, build_encoder("item", spec.tower("item"), prep))
     lookup = tower.get_layer("item_id_lookup")
     ids = lookup(tf.constant(["1", "200", "201", "nope"])).numpy()
     assert ids[0] != 0 and ids[1] != 0  # the article's num_buckets bug dropped id 200
@@ -34,8 +34,7 @@ def test_numeric_features_are_standardised_inside_the_graph(dataset):
     prep = fit_preprocessing(spec.tower("user"), dataset.users)
     ages = dataset.users["user_age"].to_numpy(np.float64)
     assert np.isclose(prep["user_age"]["mean"], ages.mean()) and np.isclose(prep["user_age"]["variance"], ages.var())
-    tower = build_tower("user_tower", spec.tower("user"), prep)
-    norm = tower.get_layer("user_age_norm")
+    norm = build_encoder("user", spec.tower("user"), prep).get_layer("user_age_norm")
     out = norm(tf.constant(ages[:, None], tf.float32)).numpy()[:, 0]
     assert np.allclose(out, (ages - ages.mean()) / ages.std(), atol=1e-4)
 
@@ -43,7 +42,8 @@ def test_numeric_features_are_standardised_inside_the_graph(dataset):
 def test_exported_tower_equals_keras_tower(dataset, tmp_path):
     spec = dataset.spec
     feats = spec.tower("user")
-    tower = build_tower("user_tower", feats, fit_preprocessing(feats, dataset.users))
+    prep = fit_preprocessing(feats, dataset.users)
+    tower = build_tower("user_tower", feats, prep, build_encoder("user", feats, prep))
     export_tower(tower, feats, tmp_path / "user_tower")
     loaded = Tower(tmp_path / "user_tower", feats)
     frame = dataset.users.copy()
@@ -55,6 +55,19 @@ def test_exported_tower_equals_keras_tower(dataset, tmp_path):
     got = loaded(cols)
     assert got.shape == (100, 32)
     assert np.abs(got - expected).max() <= 1e-5
+
+
+def test_numpy_encoding_equals_the_graph_lookup(dataset):
+    """Training encodes ids once in numpy; the exported graph must map them the same way."""
+    feats = dataset.spec.tower("user")
+    prep = fit_preprocessing(feats, dataset.users.iloc[:60])  # users 61..100 are out of vocabulary
+    tower = build_tower("user_tower", feats, prep, build_encoder("user", feats, prep))
+    codes = encode(dataset.users, feats, prep)
+    for f in feats:
+        if not f.is_numeric:
+            graph = tower.get_layer(f"{f.name}_lookup")(tf.constant(dataset.users[f.name].astype(str).to_numpy()))
+            assert (codes[f.name] == graph.numpy()).all(), f.name
+    assert (codes["user_id"][60:] == 0).all() and (codes["user_id"][:60] > 0).all()
 
 
 @pytest.mark.parametrize("inputs, hidden", [("dot", ()), ("dot+product", ()), ("dot+product", (16,))])
