@@ -7,7 +7,9 @@ ARTIFACTS ?= var/artifacts
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test clean
+MOVIELENS ?= ../shared/data/ml-latest-small
+
+.PHONY: install run test quality clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +31,11 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
+
+# Regenerates docs/QUALITY.md (and docs/quality/*.png); MovieLens is used when present.
+quality: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,report]'
+	$(BIN)/recsys report --out docs $$(test -d $(MOVIELENS) && echo --movielens $(MOVIELENS))
 
 clean:
 	rm -rf var .pytest_cache

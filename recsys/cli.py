@@ -66,6 +66,17 @@ def cmd_evaluate(args) -> None:
                               max_users=args.max_users, baselines=not args.no_baselines), indent=2))
 
 
+def cmd_report(args) -> None:
+    from model.report import report
+
+    movielens = Path(args.movielens) if args.movielens else None
+    if movielens is not None and not movielens.is_dir():
+        from artifacts.errors import DataError
+
+        raise DataError(f"{movielens}: MovieLens directory not found")
+    print(json.dumps({"report": str(report(Path(args.out), movielens, args.work))}))
+
+
 def cmd_serve(args) -> None:
     import uvicorn
     from pydantic import ValidationError
@@ -130,6 +141,12 @@ def parser() -> argparse.ArgumentParser:
                    help="rank the catalogue for at most this many users (a fixed random sample)")
     s.add_argument("--no-baselines", action="store_true", help="skip popularity, random and oracle")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("report", help="train and evaluate on the benchmark data sets; write docs/QUALITY.md")
+    s.add_argument("--out", default="docs", help="directory for QUALITY.md and its plots (default: docs)")
+    s.add_argument("--movielens", help="a MovieLens directory (ratings.csv, movies.csv), e.g. ml-latest-small")
+    s.add_argument("--work", help="directory for the generated data and models (default: a temporary one)")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     s.add_argument("--artifacts", help="artifact root (env RECSYS_ARTIFACTS)")
