@@ -3,16 +3,27 @@
 `seed` is the article's generator, draw for draw: the same global-seed-42 stream, the same
 calls in the same order, so its 100 users, 200 items and 1000 exposures come out identical
 (labels are random: there is nothing to learn, it is a smoke test of the pipeline).
+
+`realistic` is a planted world with known truth (model/world.py): hidden tastes, features
+correlated with them, power-law popularity, a half-popular half-targeted exposure policy,
+clicks from taste affinity and conversions from price sensitivity and brand quality. Next
+to the data it writes `truth.parquet` (row-aligned p_click, p_conversion and the
+counterfactual conversion_if_clicked label), `world.npz` (the latent parameters, read by
+`World.load`) and `world.json` (sizes, seed, constants, feature names).
 """
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from artifacts.features import Feature, FeatureSpec
+from artifacts.errors import ConfigError
+from artifacts.features import KEYS, Feature, FeatureSpec
 
 SEED_SPEC = FeatureSpec((
     Feature("user_id", "user", "id", 8),
@@ -26,6 +37,21 @@ SEED_SPEC = FeatureSpec((
     Feature("item_brand", "item", "categorical", 2),
     Feature("item_price", "item", "numeric"),
 ))
+
+REALISTIC_SPEC = FeatureSpec((
+    Feature("user_id", "user", "id"),
+    Feature("age", "user", "numeric"),
+    Feature("region", "user", "categorical", 4),
+    Feature("device", "user", "categorical", 2),
+    Feature("item_id", "item", "id"),
+    Feature("category", "item", "categorical", 8),
+    Feature("brand", "item", "categorical", 16),
+    Feature("price", "item", "numeric"),
+))
+REALISTIC_DEFAULTS = {"users": 20_000, "items": 5_000, "interactions": 500_000, "seed": 0}
+PARQUET_ABOVE = 1_000_000   # format "auto": Parquet above this many interactions, CSV below
+# Files that only some profiles write; removed before writing so none is left stale.
+SIDE_FILES = ("truth.parquet", "world.npz", "world.json", "test.parquet", "convert.json")
 
 
 def simulate_seed(num_users: int = 100, num_items: int = 200, num_interactions: int = 1000,
@@ -61,6 +87,8 @@ def write_dataset(out: Path, users: pd.DataFrame, items: pd.DataFrame, interacti
                   spec: FeatureSpec, fmt: str = "csv") -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for side in SIDE_FILES:
+        (out / side).unlink(missing_ok=True)
     for name, frame in (("users", users), ("items", items), ("interactions", interactions)):
         for stale in (out / f"{name}.csv", out / f"{name}.parquet"):
             stale.unlink(missing_ok=True)
@@ -71,11 +99,98 @@ def write_dataset(out: Path, users: pd.DataFrame, items: pd.DataFrame, interacti
     spec.dump(out / "features.toml")
 
 
-def simulate(profile: str, out: Path, **kwargs) -> dict:
+def renamed(spec: FeatureSpec, rename: dict[str, str] | None = None, prefix: str | None = None) -> dict[str, str]:
+    """old -> new name of every non-key feature: `rename` first, then `prefix` on the rest."""
+    rename = dict(rename or {})
+    names = [f.name for f in spec.features]
+    unknown = sorted(set(rename) - set(names))
+    if unknown:
+        raise ConfigError(f"rename: unknown feature(s) {unknown}; the profile has {names}")
+    keys = sorted(set(rename) & set(KEYS.values()))
+    if keys:
+        raise ConfigError(f"rename: {keys} are the join keys of the contract and cannot be renamed")
+    mapping = {}
+    for f in spec.features:
+        if f.name in KEYS.values():
+            continue
+        new = rename.get(f.name, f"{prefix}{f.name}" if prefix else f.name)
+        if new != f.name:
+            mapping[f.name] = new
+    final = [mapping.get(n, n) for n in names]
+    bad = [n for n in final if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", n)]
+    if bad or len(set(final)) != len(final):
+        raise ConfigError(f"renamed features must be distinct identifiers (letters, digits, _): got {final}")
+    return mapping
+
+
+def _apply(mapping: dict[str, str], spec: FeatureSpec, *frames: pd.DataFrame):
+    spec = FeatureSpec(tuple(Feature(mapping.get(f.name, f.name), f.tower, f.kind, f.embedding_dim)
+                             for f in spec.features))
+    return (spec, *(fr.rename(columns=mapping) for fr in frames))
+
+
+def _format(fmt: str, n_interactions: int) -> str:
+    if fmt not in ("auto", "csv", "parquet"):
+        raise ConfigError(f"format must be auto, csv or parquet, not {fmt!r}")
+    if fmt == "auto":
+        return "parquet" if n_interactions > PARQUET_ABOVE else "csv"
+    return fmt
+
+
+def simulate_realistic(out: Path, users: int | None = None, items: int | None = None,
+                       interactions: int | None = None, seed: int | None = None,
+                       rename: dict[str, str] | None = None, feature_prefix: str | None = None,
+                       fmt: str = "auto", progress: bool = True) -> dict:
+    from model.world import PARAMS, exposures, log, make_world
+
+    cfg = {k: v if v is not None else REALISTIC_DEFAULTS[k]
+           for k, v in (("users", users), ("items", items), ("interactions", interactions), ("seed", seed))}
+    for k in ("users", "items", "interactions"):
+        if cfg[k] < 1:
+            raise ConfigError(f"--{k} must be positive")
+    mapping = renamed(REALISTIC_SPEC, rename, feature_prefix)
+    fmt = _format(fmt, cfg["interactions"])
+    started = time.monotonic()
+    say = log if progress else (lambda msg: None)
+    say(f"world: {cfg['users']:,} users, {cfg['items']:,} items (seed {cfg['seed']})")
+    world, user_tab, item_tab = make_world(cfg["users"], cfg["items"], cfg["seed"])
+    say(f"exposures: {cfg['interactions']:,}")
+    inter, truth = exposures(world, cfg["interactions"], cfg["seed"], progress=progress)
+    spec, user_tab, item_tab = _apply(mapping, REALISTIC_SPEC, user_tab, item_tab)
+    say(f"writing {fmt} to {out}")
+    write_dataset(out, user_tab, item_tab, inter, spec, fmt)
+    truth.to_parquet(Path(out) / "truth.parquet", index=False)
+    world.save(out)
+    meta = {"profile": "realistic", **cfg, "params": PARAMS,
+            "features": {f.name: mapping.get(f.name, f.name) for f in REALISTIC_SPEC.features},
+            "truth": "truth.parquet rows align with interactions; p_conversion is given a click"}
+    (Path(out) / "world.json").write_text(json.dumps(meta, indent=2) + "\n")
+    clicks, convs = int(inter["click"].sum()), int(inter["conversion"].sum())
+    say(f"done in {time.monotonic() - started:.1f}s")
+    return {"users": len(user_tab), "items": len(item_tab), "interactions": len(inter), "clicks": clicks,
+            "conversions": convs, "ctr": round(clicks / len(inter), 4),
+            "cvr": round(convs / max(clicks, 1), 4), "format": fmt, "seed": cfg["seed"]}
+
+
+def simulate(profile: str, out: Path, users: int | None = None, items: int | None = None,
+             interactions: int | None = None, seed: int | None = None, rename: dict[str, str] | None = None,
+             feature_prefix: str | None = None, fmt: str = "auto", progress: bool = True) -> dict:
+    """Write a simulated data set to `out`; returns a summary (sizes, clicks, conversions).
+
+    seed: the article's data (its sizes and seed 42 unless given; CSV unless fmt=parquet).
+    realistic: the planted world (defaults 20,000 users, 5,000 items, 500,000 exposures,
+    seed 0; Parquet above 1M exposures when fmt=auto). `rename` maps feature names to new
+    ones and `feature_prefix` prefixes the others (user_id and item_id stay).
+    """
+    if profile == "realistic":
+        return simulate_realistic(out, users, items, interactions, seed, rename, feature_prefix, fmt, progress)
     if profile == "seed":
-        users, items, interactions = simulate_seed()
-        write_dataset(out, users, items, interactions, SEED_SPEC)
+        sizes = {k: v for k, v in (("num_users", users), ("num_items", items),
+                                   ("num_interactions", interactions), ("seed", seed)) if v is not None}
+        users, items, interactions = simulate_seed(**sizes)
+        spec, users, items = _apply(renamed(SEED_SPEC, rename, feature_prefix), SEED_SPEC, users, items)
+        write_dataset(out, users, items, interactions, spec, "parquet" if fmt == "parquet" else _format(fmt, 0))
     else:
-        raise ValueError(f"unknown profile {profile!r}")
+        raise ConfigError(f"unknown profile {profile!r}")
     return {"users": len(users), "items": len(items), "interactions": len(interactions),
             "clicks": int(interactions["click"].sum()), "conversions": int(interactions["conversion"].sum())}

@@ -38,7 +38,17 @@ def _positive(text: str) -> int:
 def cmd_simulate(args) -> None:
     from model.simulate import simulate
 
-    summary = simulate(args.profile, Path(args.out))
+    summary = simulate(args.profile, Path(args.out), users=args.users, items=args.items,
+                       interactions=args.interactions, seed=args.seed, feature_prefix=args.feature_prefix,
+                       fmt=args.format)
+    print(json.dumps({"out": str(args.out), **summary}))
+
+
+def cmd_convert(args) -> None:
+    from model.movielens import convert
+
+    summary = convert(args.ratings_dir, args.out, negatives=args.negatives, seed=args.seed,
+                      sampling=args.sampling, fmt=args.format)
     print(json.dumps({"out": str(args.out), **summary}))
 
 
@@ -102,9 +112,33 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write a simulated data set in the dataset contract")
-    s.add_argument("--profile", choices=["seed"], default="seed", help="seed: the article's data, exactly")
+    s.add_argument("--profile", choices=["seed", "realistic"], default="seed",
+                   help="seed: the article's data, exactly; realistic: a planted world with known truth "
+                        "(also writes truth.parquet, world.npz)")
     s.add_argument("--out", required=True, help="output dataset directory")
+    s.add_argument("--users", type=_positive, help="default: seed 100, realistic 20000")
+    s.add_argument("--items", type=_positive, help="default: seed 200, realistic 5000")
+    s.add_argument("--interactions", type=_positive, help="exposures; default: seed 1000, realistic 500000")
+    s.add_argument("--seed", type=int, help="default: seed 42, realistic 0")
+    s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id")
+    s.add_argument("--format", choices=["auto", "csv", "parquet"], default="auto",
+                   help="auto: Parquet above 1M interactions, CSV below")
     s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("convert", help="convert a public data set into the dataset contract")
+    conv = s.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    s = conv.add_parser("movielens", help="MovieLens ratings.csv + movies.csv: ratings are clicks, "
+                                          ">= 4 conversions, sampled unrated items non-clicks; "
+                                          "each user's last rating goes to test.parquet")
+    s.add_argument("--ratings-dir", required=True, help="directory with ratings.csv and movies.csv")
+    s.add_argument("--out", required=True, help="output dataset directory")
+    s.add_argument("--negatives", type=int, default=4, help="non-click exposures sampled per rating (default 4)")
+    s.add_argument("--sampling", choices=["uniform", "popularity"], default="uniform",
+                   help="how negatives are drawn from the user's unrated movies (default uniform)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--format", choices=["auto", "csv", "parquet"], default="auto",
+                   help="auto: Parquet above 1M interactions, CSV below")
+    s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("train", help="train the two towers and heads; write a new artifact version")
     s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
