@@ -1,8 +1,11 @@
 """CTR and CVR heads in numpy: the online re-scoring operator.
 
-Each head is a small MLP over the interaction of a user vector u and an item vector v:
-`dot` (u·v, the article's single input) or `dot+product` (u·v followed by u⊙v, which lets
-the two heads rank candidates differently). The Keras twin used in training lives in
+Each head is a small MLP over a user vector u and an item vector v. Its input is
+    dot          [u·v]               the article: a monotone function of the similarity
+    dot+product  [u·v, u⊙v]          can reorder candidates
+    full         [u·v, u⊙v, u, v]    also sees each side alone, so user- and item-level
+                                     effects (a user's propensity, an item's price or
+                                     quality) need not be squeezed into the interaction The Keras twin used in training lives in
 model/heads.py; a parity test keeps the two equal. Numpy because a few hundred
 candidates cost microseconds here and a TensorFlow call costs a millisecond.
 """
@@ -16,18 +19,21 @@ import numpy as np
 
 from artifacts.errors import ArtifactError
 
-INPUTS = ("dot", "dot+product")
+INPUTS = ("dot", "dot+product", "full")
 ACTIVATIONS = {"linear": lambda x: x, "relu": lambda x: np.maximum(x, 0.0)}
 HEADS = ("ctr", "cvr")
 
 
 def head_input(u: np.ndarray, v: np.ndarray, inputs: str) -> np.ndarray:
-    """u (..., D), v (..., D), broadcastable -> (..., 1) or (..., 1 + D)."""
+    """u (..., D), v (..., D), broadcastable -> (..., 1), (..., 1 + D) or (..., 1 + 3D)."""
     prod = u * v
     dot = prod.sum(axis=-1, keepdims=True)
     if inputs == "dot":
         return dot
-    return np.concatenate([dot, prod], axis=-1)
+    if inputs == "dot+product":
+        return np.concatenate([dot, prod], axis=-1)
+    u, v = np.broadcast_arrays(u, v)
+    return np.concatenate([dot, prod, u, v], axis=-1)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

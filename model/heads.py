@@ -10,8 +10,8 @@ from artifacts.heads import INPUTS, Heads
 class HeadsLayer(keras.layers.Layer):
     """(u (B, D), v (B, D)) -> (ctr_logit (B,), cvr_logit (B,)).
 
-    inputs="dot" is the article's head: Dense(1) on u·v, a monotone function of the
-    similarity. inputs="dot+product" also feeds u⊙v, so the heads can reorder candidates.
+    `inputs` as in artifacts/heads.py: "dot" (the article's Dense(1) on u·v), "dot+product"
+    or "full".
     """
 
     def __init__(self, inputs: str = "dot", hidden: tuple[int, ...] = (), **kwargs):
@@ -28,6 +28,8 @@ class HeadsLayer(keras.layers.Layer):
         x = keras.ops.sum(prod, axis=-1, keepdims=True)
         if self.inputs_kind == "dot+product":
             x = keras.ops.concatenate([x, prod], axis=-1)
+        elif self.inputs_kind == "full":
+            x = keras.ops.concatenate([x, prod, u, v], axis=-1)
         out = []
         for layers in (self.ctr_layers, self.cvr_layers):
             h = x

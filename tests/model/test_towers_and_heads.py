@@ -70,7 +70,7 @@ def test_numpy_encoding_equals_the_graph_lookup(dataset):
     assert (codes["user_id"][60:] == 0).all() and (codes["user_id"][:60] > 0).all()
 
 
-@pytest.mark.parametrize("inputs, hidden", [("dot", ()), ("dot+product", ()), ("dot+product", (16,))])
+@pytest.mark.parametrize("inputs, hidden", [("dot", ()), ("dot+product", ()), ("dot+product", (16,)), ("full", (16,))])
 def test_numpy_heads_equal_keras_heads(inputs, hidden, tmp_path):
     rng = np.random.default_rng(1)
     layer = HeadsLayer(inputs, hidden)
