@@ -54,6 +54,17 @@ class TrainConfig:
     # Weight of the in-batch softmax over clicked pairs (model/retrieval.py); 0 turns it off.
     retrieval_weight: float = 0.0
     temperature: float = 0.05
+    # Share of training rows whose user and item ids are replaced by the OOV bucket: the
+    # features must then carry the signal on their own, and the OOV embedding learns to
+    # stand for an unknown (cold) user or item.
+    id_dropout: float = 0.0
+    # L2 penalty on the embedding rows a batch uses (ids overfit fast on sparse users).
+    embedding_l2: float = 0.0
+    # Early stopping: this share of the training rows is held back; training stops when
+    # their log loss (click + conversion) has not improved for `patience` epochs, and the
+    # best epoch's weights are kept. 0 trains every epoch on every training row.
+    validation_fraction: float = 0.0
+    patience: int = 2
 
     def __post_init__(self):
         self.hidden, self.head_hidden = tuple(self.hidden), tuple(self.head_hidden)
@@ -61,17 +72,23 @@ class TrainConfig:
             raise ConfigError(f"cvr_loss must be one of {CVR_LOSSES}")
         if self.epochs < 1 or self.batch_size < 1 or not 0 < self.test_size < 1 or self.learning_rate <= 0:
             raise ConfigError("epochs and batch size must be >= 1, test size in (0, 1), learning rate > 0")
-        if self.retrieval_weight < 0 or self.temperature <= 0:
-            raise ConfigError("retrieval weight must be >= 0 and temperature > 0")
+        if self.retrieval_weight < 0 or self.temperature <= 0 or self.embedding_l2 < 0:
+            raise ConfigError("retrieval weight and embedding L2 must be >= 0, temperature > 0")
+        if not 0 <= self.id_dropout < 1:
+            raise ConfigError("id dropout must be in [0, 1)")
+        if not 0 <= self.validation_fraction < 1 or self.patience < 1:
+            raise ConfigError("validation fraction must be in [0, 1) and patience >= 1")
 
 
 # `article` is the blog article's model, kept reproducible on the seed data. `default` adds
-# what makes it learn to retrieve and rank: unit-norm embeddings trained with an in-batch
-# softmax, heads that see u⊙v through a hidden layer, and the ESMM conversion loss.
+# what makes it learn to retrieve and rank: unit-norm embeddings with an in-batch softmax
+# over clicks, heads that see u·v, u⊙v, u and v through a hidden layer, the ESMM conversion
+# loss, and early stopping on held-back training rows. docs/QUALITY.md compares the two.
 PRESETS = {
     "article": {},
-    "default": dict(epochs=10, batch_size=512, output_activation="linear", l2_normalize=True,
-                    head_inputs="dot+product", head_hidden=(32,), cvr_loss="esmm", retrieval_weight=1.0),
+    "default": dict(epochs=20, batch_size=512, output_activation="linear", l2_normalize=True,
+                    head_inputs="full", head_hidden=(32,), cvr_loss="esmm", retrieval_weight=0.3,
+                    temperature=0.1, validation_fraction=0.1, patience=2),
 }
 
 
@@ -169,6 +186,37 @@ def make_predict(model: TwoTower, users: dict, items: dict):
     return run
 
 
+def validation_loss(pred: dict[str, np.ndarray]) -> float:
+    """Mean log loss of click (p_click) plus conversion (p_click * p_conversion), all rows."""
+    eps = 1e-7
+    p_click = np.clip(1 / (1 + np.exp(-pred["ctr"])), eps, 1 - eps)
+    p_conv = np.clip(p_click / (1 + np.exp(-pred["cvr"])), eps, 1 - eps)
+    ll = lambda y, p: -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))  # noqa: E731
+    return float(ll(pred["click"], p_click) + ll(pred["conversion"], p_conv))
+
+
+def embedding_penalty(model: TwoTower, user_cols: dict, item_cols: dict) -> tf.Tensor:
+    """Mean squared norm of the embedding rows the batch uses (a sparse gradient, unlike a
+    penalty on whole tables)."""
+    total = tf.constant(0.0)
+    for encoder, cols in ((model.user_encoder, user_cols), (model.item_encoder, item_cols)):
+        for name, idx in cols.items():
+            if idx.dtype == tf.int32:
+                rows = tf.gather(encoder.get_layer(f"{name}_embedding").embeddings, idx)
+                total += tf.reduce_mean(tf.reduce_sum(tf.square(rows), axis=-1))
+    return total
+
+
+def drop_ids(cols: dict[str, tf.Tensor], rate: float) -> dict[str, tf.Tensor]:
+    """Replace the id columns (user_id, item_id) by the OOV index 0 in a random `rate` of rows."""
+    out = dict(cols)
+    for key in KEYS.values():
+        if key in out:
+            keep = tf.random.uniform(tf.shape(out[key])) >= rate
+            out[key] = tf.where(keep, out[key], tf.zeros_like(out[key]))
+    return out
+
+
 def gather(table: dict[str, tf.Tensor], positions) -> dict[str, tf.Tensor]:
     return {k: tf.gather(v, positions) for k, v in table.items()}
 
@@ -217,7 +265,9 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     users = {k: tf.constant(v) for k, v in encode(ds.users, spec.tower("user"), prep).items()}
     items = {k: tf.constant(v) for k, v in encode(ds.items, spec.tower("item"), prep).items()}
     log_q = item_log_q(ds, train_rows)
-    train_set, test_set = Rows(ds, train_rows, log_q), Rows(ds, test_rows, log_q)
+    n_val = int(len(train_rows) * config.validation_fraction)
+    fit_rows, val_rows = train_rows[n_val:], train_rows[:n_val]  # train_rows is already shuffled
+    train_set, val_set, test_set = Rows(ds, fit_rows, log_q), Rows(ds, val_rows, log_q), Rows(ds, test_rows, log_q)
 
     encoder_args = dict(hidden=config.hidden, output_activation=config.output_activation,
                         l2_normalize=config.l2_normalize)
@@ -230,11 +280,15 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     @tf.function(reduce_retracing=True)
     def train_step(batch):
         click, conversion = batch["click"], batch["conversion"]
+        user_cols, item_cols = gather(users, batch["user"]), gather(items, batch["item"])
+        if config.id_dropout > 0:
+            user_cols, item_cols = drop_ids(user_cols, config.id_dropout), drop_ids(item_cols, config.id_dropout)
         with tf.GradientTape() as tape:
-            u, v, ctr_logit, cvr_logit = model(gather(users, batch["user"]), gather(items, batch["item"]),
-                                               training=True)
+            u, v, ctr_logit, cvr_logit = model(user_cols, item_cols, training=True)
             ctr_loss, cvr_loss = losses(ctr_logit, cvr_logit, click, conversion, config.cvr_loss)
             loss = ctr_loss + cvr_loss
+            if config.embedding_l2 > 0:
+                loss += config.embedding_l2 * embedding_penalty(model, user_cols, item_cols)
             retrieval_loss = tf.constant(0.0)
             if config.retrieval_weight > 0:
                 retrieval_loss = in_batch_softmax_loss(u, v, batch["item"], batch["log_q"], click > 0,
@@ -245,7 +299,7 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
 
     predict = make_predict(model, users, items)
     rng = np.random.default_rng(config.seed)
-    history = []
+    history, best = [], None
     for epoch in range(1, config.epochs + 1):
         start = last_report = time.perf_counter()
         sums, batches, done = np.zeros(3), 0, 0
@@ -261,10 +315,23 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
         row = {"epoch": epoch, "ctr_loss": sums[0] / batches, "cvr_loss": sums[1] / batches,
                "retrieval_loss": sums[2] / batches, "seconds": seconds,
                "examples_per_s": len(train_set) / seconds, **{f"val_{k}": v for k, v in val.items()}}
+        if len(val_set):
+            row["early_stopping_loss"] = validation_loss(predict(val_set))
         history.append(row)
         log(f"epoch {epoch}/{config.epochs}  ctr_loss {row['ctr_loss']:.4f}  cvr_loss {row['cvr_loss']:.4f}  "
             f"retrieval_loss {row['retrieval_loss']:.4f}  val ctr_auc {_fmt(val['ctr_auc'])}  "
-            f"cvr_auc {_fmt(val['cvr_auc'])}  {row['examples_per_s']:,.0f} ex/s")
+            f"cvr_auc {_fmt(val['cvr_auc'])}  {row['examples_per_s']:,.0f} ex/s"
+            + (f"  early-stopping loss {row['early_stopping_loss']:.4f}" if len(val_set) else ""))
+        if len(val_set):
+            if best is None or row["early_stopping_loss"] < best[1]:
+                best = (epoch, row["early_stopping_loss"], [w.numpy() for w in model.weights])
+            elif epoch - best[0] >= config.patience:
+                log(f"early stop: no improvement since epoch {best[0]}")
+                break
+    if best is not None:
+        for w, value in zip(model.weights, best[2]):
+            w.assign(value)
+        history = history[:best[0]]
     metrics = {k: history[-1][f"val_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
 
     version = store.new_version_name()
