@@ -1,0 +1,205 @@
+"""The quality report: train and evaluate on the benchmark data sets, write docs/QUALITY.md.
+
+    recsys report [--out docs] [--movielens PATH] [--work DIR]
+
+For each data set (the realistic simulator at its default size; MovieLens ml-latest-small
+when a path is given) it trains the article's configuration and the default one (plus the
+default with the ESMM CVR loss instead of the masked one, to compare the two), evaluates each with
+`recsys evaluate`'s metrics and baselines, and writes a Markdown report with PNG plots:
+training curves and recall@K against K.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from artifacts import store
+from model.evaluate import evaluate
+from model.train import make_config, train
+
+KS = (1, 5, 10, 20, 50, 100)
+CONFIGS = {
+    "article": ("article", {}),
+    "default": ("default", {}),
+    "default, ESMM CVR loss": ("default", {"cvr_loss": "esmm"}),
+}
+METRICS = ("ctr_auc", "cvr_auc", "ctcvr_auc", "cvr_auc_all", "recall@10", "recall@50", "recall@100",
+           "ndcg@10", "ndcg@50", "ndcg@100", "true_ndcg@50_by_ctcvr", "true_ndcg@50_by_ctr")
+
+
+def log(msg: str) -> None:
+    print(f"report: {msg}", file=sys.stderr, flush=True)
+
+
+def run_dataset(name: str, data: Path, work: Path, configs: dict, **train_overrides) -> dict:
+    results = {}
+    for label, (preset, overrides) in configs.items():
+        log(f"{name}: training {label}")
+        config = make_config(preset, **{**overrides, **train_overrides})
+        start = time.perf_counter()
+        version, _ = train(data, work / f"{name}-{label.replace(' ', '').replace(',', '-')}", config)
+        seconds = time.perf_counter() - start
+        if label == "default":
+            from index.build_index import build_index
+
+            build_index(version.parent, version.name)
+        log(f"{name}: evaluating {label}")
+        ev = evaluate(version.parent, data, version=version.name, ks=KS, baselines=(label == "default"))
+        history = store.read_manifest(version)["history"]
+        results[label] = {"eval": ev, "history": history, "train_seconds": seconds}
+    return results
+
+
+def _fmt(x) -> str:
+    return "–" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
+
+
+def table(results: dict) -> str:
+    """Rows: every metric; columns: configurations, then the baselines of `default`."""
+    columns = {label: r["eval"] for label, r in results.items()}
+    for name, metrics in results["default"]["eval"].get("baselines", {}).items():
+        columns[name] = metrics
+    present = [m for m in METRICS if any(c.get(m) is not None for c in columns.values())]
+    lines = ["| metric | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for m in present:
+        lines.append(f"| {m} | " + " | ".join(_fmt(c.get(m)) for c in columns.values()) + " |")
+    return "\n".join(lines)
+
+
+def targets(name: str, results: dict) -> list[str]:
+    """The issue's quality targets, checked against this run's numbers."""
+    ev = results["default"]["eval"]
+    base = ev.get("baselines", {})
+    rows = []
+    if name == "realistic" and "oracle" in base:
+        o = base["oracle"]
+        for m in ("cvr_auc", "ctcvr_auc"):
+            gap = o[m] - ev[m]
+            rows.append((f"{m} within 0.03 of the oracle", f"{ev[m]:.4f} vs {o[m]:.4f} (gap {gap:.4f})", gap <= 0.03))
+        a, b = ev["true_ndcg@50_by_ctcvr"], ev["true_ndcg@50_by_ctr"]
+        rows.append(("ranking by ctcvr beats ranking by ctr on true-pCTCVR NDCG@50", f"{a:.4f} vs {b:.4f}", a > b))
+        esmm = results.get("default, ESMM CVR loss", {}).get("eval", {})
+        if esmm.get("cvr_auc_all") is not None:
+            e, m = esmm["cvr_auc_all"], ev["cvr_auc_all"]
+            rows.append(("ESMM >= masked loss on CVR AUC over all exposures", f"{e:.4f} vs {m:.4f}", e >= m))
+    if name == "movielens" and "popularity" in base:
+        r, p = ev["recall@50"], base["popularity"]["recall@50"]
+        rows.append(("HR@50 >= 1.5x most-popular", f"{r:.4f} vs {p:.4f} ({r / max(p, 1e-12):.2f}x)", r >= 1.5 * p))
+    if not rows:
+        return []
+    out = ["| target | measured | met |", "|---|---|---|"]
+    out += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in rows]
+    return out
+
+
+def plots(name: str, results: dict, out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for label, r in results.items():
+        epochs = [h["epoch"] for h in r["history"]]
+        axes[0].plot(epochs, [h["ctr_loss"] + h["cvr_loss"] for h in r["history"]], marker="o", label=label)
+        axes[1].plot(epochs, [h["val_ctr_auc"] for h in r["history"]], marker="o", label=f"{label}: CTR")
+        axes[1].plot(epochs, [h["val_cvr_auc"] for h in r["history"]], marker="x", ls="--", label=f"{label}: CVR")
+    axes[0].set(title=f"{name}: training loss (CTR + CVR)", xlabel="epoch")
+    axes[1].set(title=f"{name}: held-out AUC", xlabel="epoch")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / f"{name}-training.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    files.append(path.name)
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    curves = {label: r["eval"] for label, r in results.items()}
+    curves.update(results["default"]["eval"].get("baselines", {}))
+    for label, ev in curves.items():
+        ax.plot(KS, [ev[f"recall@{k}"] for k in KS], marker="o", label=label)
+    ax.set(title=f"{name}: recall@K", xlabel="K", ylabel="recall", xscale="log")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / f"{name}-recall.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    files.append(path.name)
+    return files
+
+
+def machine() -> str:
+    import tensorflow as tf
+
+    return (f"{platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"TensorFlow {tf.__version__}")
+
+
+def report(out: Path, movielens: Path | None = None, work: Path | None = None, command: str = "make quality") -> Path:
+    from model.simulate import simulate
+
+    out = Path(out)
+    images = out / "quality"
+    images.mkdir(parents=True, exist_ok=True)
+    work = Path(work or tempfile.mkdtemp(prefix="recsys-report-"))
+    sections = {}
+
+    data = work / "realistic"
+    log("simulating the realistic data set")
+    simulate("realistic", data)
+    sections["realistic"] = (data, run_dataset("realistic", data, work, CONFIGS))
+
+    if movielens is not None:
+        from model.movielens import convert
+
+        data = work / "movielens"
+        log("converting MovieLens")
+        convert(movielens, data)
+        sections["movielens"] = (data, run_dataset("movielens", data, work, CONFIGS))
+
+    lines = ["# Model quality", "", f"Generated by `{command}` on {machine()}.",
+             "Every number below comes from that one run; the seeds are fixed, so it regenerates.", "",
+             "Configurations: `article` is the blog article's model (relu towers, heads on u·v only, masked "
+             "CVR loss, 10 epochs); `default` is `recsys train`'s default preset; the third column is the default "
+             "with the ESMM loss. Baselines: popularity (ranks by training clicks; probabilities are smoothed item "
+             "CTR/CVR), random, and on simulated data the oracle (the true probabilities).", "",
+             "Metrics (see `recsys evaluate --help` and model/evaluate.py): AUCs on the held-out rows "
+             "(`cvr_auc` on clicked rows, `cvr_auc_all` against the simulator's would-convert-if-clicked label on "
+             "every row); recall/NDCG@K of the held-out positives over the whole catalogue; `true_ndcg@50_by_X` "
+             "ranks the catalogue by X and grades it by the true pCTCVR. On the simulator, which items were "
+             "exposed depends on popularity, so recall of held-out clicks rewards popularity (even the oracle "
+             "scores below it); `true_ndcg` is the ranking metric to trust there.", ""]
+    for name, (data, results) in sections.items():
+        lines += [f"## {name}", ""]
+        ev = results["default"]["eval"]
+        lines += [f"Evaluation: {ev['rows']} ({ev['n_rows']:,} rows); ranking positives: {ev['ranking_positives']}, "
+                  f"{ev['users_ranked']:,} users, whole catalogue, objective `{ev['objective']}`, items seen in "
+                  "training excluded.", ""]
+        lines += [table(results), ""]
+        checks = targets(name, results)
+        if checks:
+            lines += ["Targets:", ""] + checks + [""]
+        idx = ev.get("index")
+        if idx:
+            lines += [f"ANN index ({idx['kind']}) recall against exact search: " +
+                      ", ".join(f"{k} {v:.4f}" for k, v in idx.items() if k != "kind"), ""]
+        lines += ["Training time: " + ", ".join(f"{label} {r['train_seconds']:.0f} s" for label, r in results.items()), ""]
+        for f in plots(name, results, images):
+            lines.append(f"![{f}](quality/{f})")
+        lines.append("")
+        (images / f"{name}.json").write_text(json.dumps(
+            {label: r["eval"] for label, r in results.items()}, indent=2) + "\n")
+    path = out / "QUALITY.md"
+    path.write_text("\n".join(lines))
+    log(f"wrote {path}")
+    return path
