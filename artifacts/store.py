@@ -9,9 +9,12 @@
         items.parquet             item catalogue (raw features by item_id)
         seen.parquet              (user_id, item_id) pairs seen in training data
         index/                    written by `recsys build-index`, own manifest.json
+      current                     names the version to serve; replaced atomically
 
 A version is staged in a hidden temporary directory and renamed into place, so a reader
 never sees a half-written one; a directory without manifest.json is not a version.
+`current` is switched (temp file + rename) only once a version has a complete index, so an
+interrupted `train` or `build-index` leaves the previous version serving.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -30,6 +34,11 @@ from artifacts.errors import ArtifactError
 
 MANIFEST = "manifest.json"
 INDEX_DIR = "index"
+CURRENT = "current"
+# The only metric the service scores with (similarity = u·v, the heads take u·v).
+INDEX_METRIC = "inner_product"
+# What a version name may look like: one path component, never hidden, never `..`.
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def new_version_name() -> str:
@@ -102,8 +111,69 @@ def list_versions(root: str | Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / MANIFEST).is_file())
 
 
+def has_index(version_dir: Path) -> bool:
+    return (Path(version_dir) / INDEX_DIR / MANIFEST).is_file()
+
+
+def read_current(root: str | Path) -> str | None:
+    """The version `ROOT/current` names, or None when there is no pointer."""
+    path = Path(root) / CURRENT
+    try:
+        name = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: unreadable ({e})") from None
+    if not _VERSION_NAME.fullmatch(name):
+        raise ArtifactError(f"{path}: does not name a version (got {name[:80]!r})")
+    return name
+
+
+def set_current(root: str | Path, version: str) -> None:
+    """Point `ROOT/current` at `version` atomically; the version must have a complete index."""
+    root = Path(root)
+    if not _VERSION_NAME.fullmatch(version) or not (root / version / MANIFEST).is_file():
+        raise ArtifactError(f"{root}: no complete version named {version!r}")
+    if not has_index(root / version):
+        raise ArtifactError(f"{root / version}: no index; `current` only ever names an indexed version")
+    tmp = root / f".{CURRENT}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(version + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, root / CURRENT)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(root)
+
+
+def promote(root: str | Path, version: str) -> bool:
+    """Make `version` current unless `current` already names a newer indexed version.
+
+    Version names sort by creation time, so re-indexing an old version (say, to try another
+    index format) never rolls serving back; pin a version (`--version`) to roll back.
+    Returns whether `current` now names `version`.
+    """
+    root = Path(root)
+    try:
+        now = read_current(root)
+    except ArtifactError:
+        now = None  # an unreadable pointer is replaced
+    if now is not None and now > version and has_index(root / now) and (root / now / MANIFEST).is_file():
+        return False
+    set_current(root, version)
+    return True
+
+
 def resolve(root: str | Path, version: str | None = None, need_index: bool = False) -> Path:
-    """The named version, or the newest complete one (with an index if `need_index`)."""
+    """The named version, or the version to use by default.
+
+    With `need_index` (serving) the default is the one `current` names, falling back to the
+    newest complete version with an index when there is no usable pointer; without it
+    (training-side commands) the newest complete version.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ArtifactError(f"{root}: artifact root not found (run `recsys train --out {root}` first)")
@@ -111,17 +181,52 @@ def resolve(root: str | Path, version: str | None = None, need_index: bool = Fal
         path = root / version
         if not (path / MANIFEST).is_file():
             raise ArtifactError(f"{root}: no complete version named {version!r}")
-        if need_index and not (path / INDEX_DIR / MANIFEST).is_file():
+        if need_index and not has_index(path):
             raise ArtifactError(f"{path}: no index (run `recsys build-index --artifacts {root} --version {version}`)")
         return path
     versions = list_versions(root)
     if need_index:
-        versions = [v for v in versions if (v / INDEX_DIR / MANIFEST).is_file()]
+        try:
+            current = read_current(root)
+        except ArtifactError:
+            current = None
+        if current is not None and (root / current / MANIFEST).is_file() and has_index(root / current):
+            return root / current
+        versions = [v for v in versions if has_index(v)]
         if not versions:
             raise ArtifactError(f"{root}: no version with an index (run `recsys build-index --artifacts {root}`)")
     if not versions:
         raise ArtifactError(f"{root}: no complete model version (run `recsys train --out {root}` first)")
     return versions[-1]
+
+
+def catalogue_size(version_dir: Path) -> int:
+    """Rows in the version's item catalogue, read from the Parquet footer only."""
+    import pyarrow.parquet as pq
+
+    path = Path(version_dir) / "items.parquet"
+    try:
+        return pq.read_metadata(path).num_rows
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"{path}: unreadable ({e})") from None
+
+
+def check_index(version_dir: Path, model: dict | None = None, index: dict | None = None) -> tuple[dict, dict]:
+    """The model manifest and the index manifest of a version, checked to belong together.
+
+    The index must have been built by this model version, with its embedding dimension,
+    over its whole item catalogue, with the inner-product metric; otherwise ArtifactError
+    names every field that differs.
+    """
+    version_dir = Path(version_dir)
+    model = model if model is not None else read_manifest(version_dir)
+    index = index if index is not None else read_manifest(version_dir / INDEX_DIR)
+    want = {"model_version": model.get("version"), "dim": model.get("embedding_dim"),
+            "count": catalogue_size(version_dir), "metric": INDEX_METRIC}
+    bad = [f"{key} {index.get(key)!r} (model: {value!r})" for key, value in want.items() if index.get(key) != value]
+    if bad:
+        raise ArtifactError(f"{version_dir}: the index does not belong to this model: " + "; ".join(bad))
+    return model, index
 
 
 @contextmanager
@@ -134,6 +239,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp's 0700 would hide the version from a service running as another user
     try:
         yield tmp
         old = None
@@ -141,8 +247,23 @@ def staged_dir(final: Path) -> Iterator[Path]:
             old = final.with_name(f".{final.name}.old-{os.getpid()}")
             os.replace(final, old)
         os.replace(tmp, final)
+        _fsync_dir(final.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` durable (best effort where directories can't be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -5,6 +5,8 @@
 Writes VERSION/index/: index.faiss, item_ids.npy (row -> item_id), embeddings.npy (row ->
 item vector, for the heads) and manifest.json (model version, dimension, count, metric).
 The directory is staged and renamed into place, so a crash leaves the old index or none.
+Once the index is in place, ARTIFACTS/current is switched to this version (unless it already
+names a newer one), which is what `recsys serve` and a reload pick up.
 """
 
 from __future__ import annotations
@@ -53,13 +55,17 @@ def build_index(artifacts: str | Path, version: str | None = None, kind: str = "
         store.write_manifest(tmp, {
             "model_version": manifest["version"],
             "kind": kind,
-            "metric": "inner_product",
+            "metric": store.INDEX_METRIC,
             "dim": int(vectors.shape[1]),
             "count": int(len(items)),
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - start, 3),
         })
     log(f"index written: {version_dir / store.INDEX_DIR} ({kind}, {len(items):,} items)")
+    if store.promote(version_dir.parent, version_dir.name):
+        log(f"current version: {version_dir.name}")
+    else:
+        log(f"current version unchanged: {store.read_current(version_dir.parent)} is newer")
     return version_dir / store.INDEX_DIR
 
 

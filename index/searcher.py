@@ -23,8 +23,11 @@ class Searcher:
         except (OSError, RuntimeError, ValueError) as e:
             raise ArtifactError(f"{directory}: index unreadable ({e})") from None
         n, dim = self.embeddings.shape
-        if not (self.index.ntotal == n == len(self.item_ids) == self.manifest["count"]) or self.index.d != dim:
-            raise ArtifactError(f"{directory}: index, id map and embeddings disagree on size")
+        if not (self.index.ntotal == n == len(self.item_ids) == self.manifest.get("count")) \
+                or not (self.index.d == dim == self.manifest.get("dim")):
+            raise ArtifactError(f"{directory}: index, id map, embeddings and manifest disagree on size")
+        if self.index.metric_type != faiss.METRIC_INNER_PRODUCT or self.manifest.get("metric") != store.INDEX_METRIC:
+            raise ArtifactError(f"{directory}: index metric is not {store.INDEX_METRIC}")
         formats.set_search_params(self.index, nprobe=nprobe, ef_search=ef_search)
         self.dim = dim
 

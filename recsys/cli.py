@@ -88,12 +88,10 @@ def cmd_report(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    import uvicorn
     from pydantic import ValidationError
 
-    from artifacts import store
     from artifacts.errors import ConfigError
-    from service.app import create_app
+    from service.server import serve
     from service.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items()
@@ -102,9 +100,9 @@ def cmd_serve(args) -> None:
         settings = Settings(**overrides)
     except ValidationError as e:
         err = e.errors()[0]
-        raise ConfigError(f"setting {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    store.resolve(settings.artifacts, settings.version, need_index=True)  # fail fast, one line
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+        raise ConfigError(f"setting {'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}") \
+            from None  # the message never echoes the value: it may be the admin token
+    serve(settings)  # checks the artifacts before the port opens; ArtifactError -> exit 2
 
 
 def parser() -> argparse.ArgumentParser:
@@ -152,8 +150,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
     s.add_argument("--cvr-loss", choices=["masked", "esmm"],
                    help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
-    s.add_argument("--head-inputs", choices=["dot", "dot+product"],
-                   help="dot: heads see u·v only (the article); dot+product: also u⊙v, so they can reorder")
+    s.add_argument("--head-inputs", choices=["dot", "dot+product", "full"],
+                   help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v")
     s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
     s.set_defaults(func=cmd_train)
 
@@ -184,12 +182,36 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     s.add_argument("--artifacts", help="artifact root (env RECSYS_ARTIFACTS)")
-    s.add_argument("--version", help="version to serve (env RECSYS_VERSION; default: newest with an index)")
+    s.add_argument("--version", help="version to serve and reload (env RECSYS_VERSION; default: ARTIFACTS/current)")
     s.add_argument("--host", help="bind address (env RECSYS_HOST; default 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (env RECSYS_PORT; default 8000)")
     s.add_argument("--max-k", dest="max_k", type=_positive, help="largest k accepted (env RECSYS_MAX_K; default 100)")
     s.add_argument("--candidates", type=_positive, help="index candidates re-scored per request (env RECSYS_CANDIDATES)")
-    s.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"])
+    s.add_argument("--nprobe", type=_positive, help="IVF lists probed per query (env RECSYS_NPROBE; default 32)")
+    s.add_argument("--ef-search", dest="ef_search", type=_positive,
+                   help="HNSW beam width (env RECSYS_EF_SEARCH; default 64)")
+    s.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"],
+                   help="(env RECSYS_LOG_LEVEL; default info)")
+    s.add_argument("--log-format", dest="log_format", choices=["json", "text"],
+                   help="json lines with request ids, or plain text (env RECSYS_LOG_FORMAT; default json)")
+    # Backpressure and limits; an admin token is environment-only (RECSYS_ADMIN_TOKEN), never a flag.
+    s.add_argument("--max-in-flight", dest="max_in_flight", type=_positive,
+                   help="recommend requests computing at once (env RECSYS_MAX_IN_FLIGHT; default 8)")
+    s.add_argument("--max-queue", dest="max_queue", type=int,
+                   help="requests waiting for a slot before 503 (env RECSYS_MAX_QUEUE; default 32)")
+    s.add_argument("--queue-timeout", dest="queue_timeout", type=float,
+                   help="seconds a request may wait for a slot (env RECSYS_QUEUE_TIMEOUT; default 1)")
+    s.add_argument("--max-body-bytes", dest="max_body_bytes", type=_positive,
+                   help="largest request body (env RECSYS_MAX_BODY_BYTES; default 65536)")
+    s.add_argument("--max-json-depth", dest="max_json_depth", type=_positive,
+                   help="deepest JSON nesting accepted (env RECSYS_MAX_JSON_DEPTH; default 8)")
+    s.add_argument("--unknown-user-fallback", dest="unknown_user_fallback", choices=["none", "popular"],
+                   help="unknown user without user_features: 404 or popular items (env RECSYS_UNKNOWN_USER_FALLBACK)")
+    s.add_argument("--drain-seconds", dest="drain_seconds", type=float,
+                   help="after SIGTERM, seconds /readyz is 503 before the listener closes (env RECSYS_DRAIN_SECONDS; "
+                        "default 2)")
+    s.add_argument("--shutdown-timeout", dest="shutdown_timeout", type=float,
+                   help="seconds in-flight requests get to finish on stop (env RECSYS_SHUTDOWN_TIMEOUT; default 10)")
     s.set_defaults(func=cmd_serve)
     return p
 

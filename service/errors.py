@@ -18,24 +18,51 @@ log = logging.getLogger("recsys.service")
 class ServiceError(Exception):
     kind = "error"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, detail: list[dict] | None = None):
         super().__init__(message)
         self.message = message
+        self.detail = detail
 
 
 class InvalidRequest(ServiceError):
     kind = "invalid_request"
 
 
+class PayloadTooLarge(ServiceError):
+    kind = "payload_too_large"
+
+
+class Unauthorized(ServiceError):
+    kind = "unauthorized"
+
+
+class NotFound(ServiceError):
+    """A route that exists but is switched off (the admin endpoints without a token)."""
+    kind = "not_found"
+
+
 class UnknownUser(ServiceError):
     kind = "unknown_user"
+
+
+class ReloadFailed(ServiceError):
+    """The artifacts on disk could not replace the served version; it keeps serving."""
+    kind = "reload_failed"
 
 
 class NotReady(ServiceError):
     kind = "not_ready"
 
 
-STATUS = {InvalidRequest: 422, UnknownUser: 404, NotReady: 503}
+class Overloaded(ServiceError):
+    """More requests in flight or queued than the service takes; retry after a moment."""
+    kind = "overloaded"
+
+
+STATUS = {InvalidRequest: 422, PayloadTooLarge: 413, Unauthorized: 401, NotFound: 404, UnknownUser: 404,
+          ReloadFailed: 409, NotReady: 503, Overloaded: 503}
+# Extra headers by status: when to come back, and how to authenticate.
+HEADERS = {503: {"Retry-After": "1"}, 401: {"WWW-Authenticate": "Bearer"}}
 
 
 def error_response(status: int, kind: str, message: str, detail: list[dict] | None = None,
@@ -44,6 +71,12 @@ def error_response(status: int, kind: str, message: str, detail: list[dict] | No
     if detail is not None:
         body["detail"] = detail
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def response_for(exc: ServiceError) -> JSONResponse:
+    """The HTTP response of a service error; also used by middleware outside the routes."""
+    status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
+    return error_response(status, exc.kind, exc.message, exc.detail, headers=HEADERS.get(status))
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict]:
@@ -64,17 +97,21 @@ def _summary(detail: list[dict]) -> str:
         return "body must be a JSON object (send Content-Type: application/json)"
     field = loc[0]
     # A union (user_id: int | str) reports one error per member; say what is accepted instead.
-    if sum(1 for d in detail if [p for p in d["loc"] if p != "body"][:1] == [field]) > 1:
+    # A feature value is a union too; its errors share the (user_features, name) prefix.
+    prefix = loc[:2] if field == "user_features" else loc[:1]
+    union = sum(1 for d in detail if [p for p in d["loc"] if p != "body"][:len(prefix)] == prefix) > 1
+    if union and field == "user_id":
         return f"{field}: must be an integer or a string of 1-128 printable characters"
-    return f"{field}: {first['msg']}"
+    if union and len(prefix) == 2:
+        return (f"user_features.{prefix[1]}: must be a finite number, an integer or a string of at most "
+                f"128 printable characters")
+    return f"{'.'.join(loc)}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError):
-        status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
-        headers = {"Retry-After": "1"} if status == 503 else None
-        return error_response(status, exc.kind, exc.message, headers=headers)
+        return response_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError):
@@ -83,6 +120,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+            # FastAPI's "error parsing the body": invalid UTF-8, a number beyond Python's
+            # digit limit, nesting beyond the parser's recursion limit. Same as bad JSON.
+            return error_response(422, "invalid_request", "body is not valid JSON")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
 

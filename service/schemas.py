@@ -6,9 +6,18 @@ from enum import Enum
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, StringConstraints, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, StringConstraints,
+                      field_validator)
 
 MAX_USER_ID_LENGTH = 128
+MAX_FEATURE_VALUE_LENGTH = 128
+MAX_FEATURES = 64
+
+FeatureName = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
+# A raw feature value as the data files hold it: a finite number, or an id/category given as
+# an integer or a string (1 and "1" are the same category).
+FeatureValue = (StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+                | Annotated[StrictStr, StringConstraints(max_length=MAX_FEATURE_VALUE_LENGTH)])
 
 
 class Objective(str, Enum):
@@ -26,6 +35,13 @@ class RecommendRequest(BaseModel):
     k: StrictInt = Field(10, ge=1, description="Number of items to return (at most the service's max_k).")
     objective: Objective = Field(Objective.ctcvr, description="Score used to rank the candidates.")
     exclude_seen: StrictBool = Field(False, description="Drop items the user already interacted with.")
+    user_features: dict[FeatureName, FeatureValue] | None = Field(
+        None, max_length=MAX_FEATURES,
+        description="Cold start: every user-tower feature except user_id, as raw values, for a user the "
+                    "feature store does not know (the tower then uses its out-of-vocabulary id). Validated "
+                    "against the model's feature spec; ignored for a known user, whose stored features win.",
+        examples=[{"user_age": 30, "user_gender": "female", "user_occupation": "student", "city_code": "3",
+                   "device_type": "mobile"}])
 
     @field_validator("user_id")
     @classmethod
@@ -34,16 +50,27 @@ class RecommendRequest(BaseModel):
             raise ValueError("must not contain control characters")
         return v
 
+    @field_validator("user_features")
+    @classmethod
+    def _printable_values(cls, v):
+        for name, value in (v or {}).items():
+            if not name.isprintable() or (isinstance(value, str) and not value.isprintable()):
+                raise ValueError(f"{name[:64]!r}: names and values must not contain control characters")
+        return v
+
     def key(self) -> str:
         return str(self.user_id)
 
 
 class ScoredItem(BaseModel):
     item_id: str
-    score: float = Field(description="The value of the requested objective; items are sorted by it.")
-    p_click: float
-    p_conversion: float = Field(description="Probability of conversion given a click (CVR).")
-    similarity: float = Field(description="User·item inner product from the index.")
+    score: float = Field(description="The value of the requested objective; items are sorted by it. "
+                                     "With the popular fallback: the share of training users who "
+                                     "interacted with the item.")
+    # Absent only in a popular-fallback answer, which has no user vector to score with.
+    p_click: float | None = None
+    p_conversion: float | None = Field(None, description="Probability of conversion given a click (CVR).")
+    similarity: float | None = Field(None, description="User·item inner product from the index.")
 
 
 class RecommendResponse(BaseModel):
@@ -51,6 +78,8 @@ class RecommendResponse(BaseModel):
     model_version: str
     objective: Objective
     items: list[ScoredItem]
+    fallback: str | None = Field(None, description='"popular" when the user is unknown and the service '
+                                                   "answers with popular items (absent otherwise).")
 
 
 class ErrorResponse(BaseModel):

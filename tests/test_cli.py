@@ -67,5 +67,5 @@ def test_train_writes_a_complete_version(seed_artifacts):
     assert manifest["version"] == version.name and manifest["embedding_dim"] == 32
     assert {"user_tower/saved_model.pb", "item_tower/saved_model.pb", "heads.npz", "users.parquet",
             "items.parquet"} <= set(manifest["files"])
-    assert len(manifest["data"]["fingerprint"]) == 16 and manifest["config"]["cvr_loss"] == "esmm"
+    assert len(manifest["data"]["fingerprint"]) == 16 and manifest["config"]["cvr_loss"] == "masked"
     store.verify(version / "index")

@@ -2,52 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
-import httpx
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
-
-MAX_K = 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(seed_artifacts):
-    port = free_port()
-    env = dict(os.environ, RECSYS_MAX_K=str(MAX_K))
-    proc = subprocess.Popen([sys.executable, "-m", "recsys", "serve", "--artifacts", str(seed_artifacts),
-                             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    with httpx.Client(base_url=base, timeout=10) as client:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited {proc.returncode}: {proc.stdout.read()}")
-            try:
-                if client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("server not ready within 90 s")
-            time.sleep(0.2)
-        yield client
-    proc.terminate()
-    proc.wait(timeout=30)
+from tests.service.servers import MAX_K
 
 
 def recommend(client, **body):
@@ -148,3 +106,10 @@ def test_unknown_route_and_method_are_json(server):
     assert server.get("/nope").json()["error"] == "not_found"
     r = server.get("/recommend")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+
+
+def test_admin_endpoint_is_off_without_a_token(server):
+    for headers in ({}, {"Authorization": "Bearer anything-at-all-really"}):
+        r = server.post("/admin/reload", headers=headers)
+        assert r.status_code == 404 and r.json()["error"] == "not_found"
+        assert "RECSYS_ADMIN_TOKEN" in r.json()["message"]

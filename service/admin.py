@@ -1,0 +1,44 @@
+"""Admin routes, behind a bearer token from RECSYS_ADMIN_TOKEN; off (404) without one.
+
+    POST /admin/reload   load the version to serve now (ARTIFACTS/current, or the pinned one),
+                         validate it and swap it in; 409 with the reason if it won't load
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from service.errors import NotFound, Unauthorized
+from service.schemas import ErrorResponse
+
+bearer = HTTPBearer(auto_error=False, description="RECSYS_ADMIN_TOKEN")
+
+
+class ReloadResponse(BaseModel):
+    status: str
+    model_version: str
+    previous_version: str | None
+
+
+def require_admin(request: Request,
+                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    token = request.app.state.recsys.settings.admin_token
+    if token is None:
+        raise NotFound("admin endpoints are disabled (set RECSYS_ADMIN_TOKEN to enable them)")
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not hmac.compare_digest(given, token.get_secret_value().encode()):
+        raise Unauthorized("admin endpoints need the header `Authorization: Bearer <RECSYS_ADMIN_TOKEN>`")
+
+
+def install(app: FastAPI) -> None:
+    @app.post("/admin/reload", response_model=ReloadResponse, dependencies=[Depends(require_admin)], tags=["admin"],
+              responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
+                         409: {"model": ErrorResponse}})
+    def reload(request: Request) -> dict:
+        """Load and validate the version to serve, then swap it in; the old one serves until then."""
+        return request.app.state.recsys.reload()

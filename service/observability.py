@@ -1,0 +1,147 @@
+"""Metrics (Prometheus), request ids and structured logs.
+
+Every request gets an id (the client's X-Request-ID when it is a sane token, else a new
+one), echoed in the response header and written in one JSON access-log line with the
+route, status, latency and, for /recommend, the user id: no other personal data (no
+client address, no user_features, no bodies).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+log = logging.getLogger("recsys.access")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# The request being served: a dict the handler can annotate (it runs in a worker thread with
+# a copy of this context, so it mutates the same dict rather than setting the variable).
+request_context: ContextVar[dict | None] = ContextVar("recsys_request", default=None)
+# Probes and scrapes would drown the access log: logged at debug level only.
+QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def annotate(**fields) -> None:
+    """Add fields (e.g. user_id) to the current request's access-log line."""
+    ctx = request_context.get()
+    if ctx is not None:
+        ctx.update(fields)
+
+
+class Metrics:
+    """The service's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.requests = Counter("recsys_requests", "HTTP requests by route and status.",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("recsys_request_duration_seconds", "HTTP request latency by route and status.",
+                                 ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_size = Histogram("recsys_batch_size", "Users embedded per user-tower call (1: no batching yet).",
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
+        self.overfetched = Histogram("recsys_candidates_overfetched",
+                                     "Index candidates fetched beyond the items returned, per request.",
+                                     buckets=(0, 10, 50, 100, 200, 500, 1000, 5000, 10000), registry=r)
+        self.model_info = Gauge("recsys_model_info", "The model version being served (value 1).", ["version"],
+                                registry=r)
+        self.reloads = Counter("recsys_reloads", "Model loads and reloads by outcome.", ["outcome"], registry=r)
+        self.rejected = Counter("recsys_rejected", "Requests refused before reaching a handler, by reason.",
+                                ["reason"], registry=r)
+        self.in_flight = Gauge("recsys_in_flight", "Recommend requests being computed.", registry=r)
+        self.queued = Gauge("recsys_queued", "Recommend requests waiting for a slot.", registry=r)
+
+    def serving(self, version: str) -> None:
+        self.model_info.clear()
+        self.model_info.labels(version=version).set(1)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any request fields."""
+
+    FIELDS = ("request_id", "method", "route", "path", "status", "latency_ms", "user_id", "model_version")
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        ctx = request_context.get()
+        if ctx and "request_id" in ctx and record.name != log.name:
+            out["request_id"] = ctx["request_id"]  # errors logged while serving a request
+        for f in self.FIELDS:
+            if hasattr(record, f):
+                out[f] = getattr(record, f)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=True, default=str)
+
+
+JsonFormatter.converter = time.gmtime
+
+
+def logging_config(level: str = "info", fmt: str = "json") -> dict:
+    """A dictConfig for uvicorn's and the service's loggers (uvicorn's own access log is off)."""
+    formatter = {"()": JsonFormatter} if fmt == "json" else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    level = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"}},
+        "loggers": {name: {"handlers": ["stderr"], "level": level, "propagate": False}
+                    for name in ("uvicorn", "uvicorn.error", "recsys")},
+    }
+
+
+class RequestContext:
+    """ASGI middleware: request id, access log and request metrics for every HTTP request."""
+
+    def __init__(self, app, metrics: Metrics, routes: frozenset[str]):
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        rid = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                text = value.decode("latin-1")
+                rid = text if _REQUEST_ID.fullmatch(text) else None
+                break
+        rid = rid or uuid.uuid4().hex
+        path = scope.get("path", "")
+        route = path if path in self.routes else "other"  # bounded label values
+        ctx = {"request_id": rid}
+        token = request_context.set(ctx)
+        status = 500
+
+        async def send_with_id(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = dict(message, headers=[*message.get("headers", ()), (b"x-request-id", rid.encode())])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_context.reset(token)
+            elapsed = time.perf_counter() - start
+            labels = {"method": scope.get("method", ""), "route": route, "status": str(status)}
+            self.metrics.requests.labels(**labels).inc()
+            self.metrics.latency.labels(**labels).observe(elapsed)
+            extra = {"request_id": rid, "method": labels["method"], "route": route, "path": path[:200],
+                     "status": status, "latency_ms": round(elapsed * 1000, 3)}
+            for key in ("user_id", "model_version"):
+                if key in ctx:
+                    extra[key] = ctx[key]
+            level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
+            log.log(level, "%s %s %d", labels["method"], path[:200], status, extra=extra)

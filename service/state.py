@@ -1,0 +1,83 @@
+"""The one reference to the served model, and how it is loaded and swapped.
+
+A load (at start, on POST /admin/reload, on SIGHUP) builds a fresh Recommender from the
+version to serve: every checksum verified, model and index checked to belong together, a
+smoke query run. Only then is the reference swapped, in one assignment; requests already
+holding the old object finish with it. A failed load leaves the old version serving and
+records why. Loads are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from artifacts import store
+from service.errors import ReloadFailed
+from service.observability import Metrics
+from service.recommender import Recommender
+from service.settings import Settings
+
+log = logging.getLogger("recsys.service")
+
+
+def load_recommender(settings: Settings) -> Recommender:
+    """The version to serve, fully validated; raises on anything wrong with it."""
+    version_dir = store.resolve(settings.artifacts, settings.version, need_index=True)
+    rec = Recommender(version_dir, candidates=settings.candidates, nprobe=settings.nprobe,
+                      ef_search=settings.ef_search)
+    rec.smoke_test()
+    return rec
+
+
+class State:
+    def __init__(self, settings: Settings, load: Callable[[Settings], Recommender] = load_recommender,
+                 metrics: Metrics | None = None):
+        self.settings = settings
+        self._load = load
+        self.metrics = metrics or Metrics()
+        self.recommender: Recommender | None = None
+        self.error: str | None = None      # why the last load failed (None after a success)
+        self.draining = False              # set on SIGTERM / shutdown: /readyz answers 503
+        self.on_fatal: Callable[[str], None] | None = None  # called when the first load fails
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """The first load (in a background thread); a failure is fatal when `on_fatal` is set."""
+        try:
+            self.reload()
+        except ReloadFailed:
+            if self.on_fatal is not None:
+                self.on_fatal(self.error)
+
+    def reload(self) -> dict:
+        """Load the version to serve into a fresh object and swap it in; ReloadFailed if it won't load."""
+        with self._lock:
+            old = self.recommender
+            try:
+                rec = self._load(self.settings)
+            except Exception as e:  # noqa: BLE001 - any failure leaves the old version serving
+                self.error = str(e) if str(e) else type(e).__name__
+                self.metrics.reloads.labels(outcome="failed").inc()
+                still = f"still serving {old.version}" if old is not None else "nothing is served"
+                log.error("model load failed, %s: %s", still, self.error)
+                raise ReloadFailed(f"reload refused, {still}: {self.error}") from None
+            self.recommender = rec  # the swap
+            self.error = None
+            self.metrics.reloads.labels(outcome="loaded").inc()
+            self.metrics.serving(rec.version)
+            log.info("serving model version %s (%d items)%s", rec.version, rec.item_count,
+                     f", was {old.version}" if old is not None else "")
+            return {"status": "reloaded", "model_version": rec.version,
+                    "previous_version": old.version if old is not None else None}
+
+    def reload_in_background(self) -> None:
+        """For SIGHUP: reload without blocking the signal handler; the outcome goes to the log."""
+        def run():
+            try:
+                self.reload()
+            except ReloadFailed:
+                pass  # logged by reload()
+
+        threading.Thread(target=run, name="model-reload", daemon=True).start()
