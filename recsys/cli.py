@@ -190,6 +190,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--nprobe", type=_positive, help="IVF lists probed per query (env RECSYS_NPROBE; default 32)")
     s.add_argument("--ef-search", dest="ef_search", type=_positive,
                    help="HNSW beam width (env RECSYS_EF_SEARCH; default 64)")
+    s.add_argument("--user-tower", dest="user_tower", choices=["numpy", "savedmodel"],
+                   help="user embedding by numpy weights or the SavedModel (env RECSYS_USER_TOWER; default numpy)")
     s.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"],
                    help="(env RECSYS_LOG_LEVEL; default info)")
     s.add_argument("--log-format", dest="log_format", choices=["json", "text"],

@@ -25,6 +25,7 @@ from artifacts.errors import ArtifactError
 from artifacts.feature_store import FeatureStore
 from artifacts.features import KEYS, FeatureSpec
 from artifacts.heads import Heads
+from artifacts.numpy_tower import NumpyTower
 from artifacts.towers import Tower
 from index.searcher import Searcher
 from service.errors import InvalidRequest, UnknownUser
@@ -46,14 +47,15 @@ class Scored:
 
 class Recommender:
     def __init__(self, version_dir: Path, candidates: int = 100, nprobe: int | None = None,
-                 ef_search: int | None = None):
+                 ef_search: int | None = None, user_tower: str = "numpy"):
         version_dir = Path(version_dir)
         self.manifest = store.verify(version_dir)
         self.version = self.manifest["version"]
         spec = FeatureSpec.from_list(self.manifest["features"], where=str(version_dir / store.MANIFEST))
         self.user_features = spec.tower("user")
         self.users = FeatureStore.load(version_dir / "users.parquet", self.user_features, "user")
-        self.user_tower = Tower(version_dir / "user_tower", self.user_features)
+        self.user_tower = (NumpyTower.load(version_dir / "user_tower") if user_tower == "numpy"
+                           else Tower(version_dir / "user_tower", self.user_features))
         self.searcher = Searcher(version_dir / store.INDEX_DIR, nprobe=nprobe, ef_search=ef_search)
         store.check_index(version_dir, self.manifest, self.searcher.manifest)
         self.heads = Heads.load(version_dir)

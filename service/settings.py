@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     nprobe: int = Field(32, ge=1)
     # HNSW beam width: higher recall, slower queries. Ignored by other formats.
     ef_search: int = Field(64, ge=1)
+    # What computes the user embedding: the tower's exported weights in numpy (~30x less
+    # per-call overhead than a TensorFlow call, kept equal to it by a parity test) or the
+    # SavedModel itself (the reference; ~1 ms per call).
+    user_tower: Literal["numpy", "savedmodel"] = "numpy"
     # info writes one access line per request (probes and scrapes only at debug); warning
     # keeps only problems, for hot paths where log volume costs.
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -26,7 +26,7 @@ def load_recommender(settings: Settings) -> Recommender:
     """The version to serve, fully validated; raises on anything wrong with it."""
     version_dir = store.resolve(settings.artifacts, settings.version, need_index=True)
     rec = Recommender(version_dir, candidates=settings.candidates, nprobe=settings.nprobe,
-                      ef_search=settings.ef_search)
+                      ef_search=settings.ef_search, user_tower=settings.user_tower)
     rec.smoke_test()
     return rec
 
