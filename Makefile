@@ -37,5 +37,18 @@ quality: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,report]'
 	$(BIN)/recsys report --out docs $$(test -d $(MOVIELENS) && echo --movielens $(MOVIELENS))
 
+# Index formats (flat, hnsw, ivf) at 100k and 1M items: build time, memory, latency, batched
+# throughput, recall@100; rewrites its own section of docs/PERFORMANCE.md. Takes minutes.
+# BENCH_INDEX_ARGS adds flags, e.g. --embeddings var/artifacts/VERSION to use a model's items.
+.PHONY: bench-index
+bench-index: install
+	$(BIN)/python -m bench.index_bench --sizes 100000,1000000 --out docs/PERFORMANCE.md $(BENCH_INDEX_ARGS)
+
+# Training throughput at 1M users x 1M items x 10M exposures: the project's loop against a
+# plain keras fit; rewrites its own section of docs/PERFORMANCE.md. Takes ~8 minutes.
+.PHONY: bench-train
+bench-train: install
+	$(BIN)/python -m bench.train_bench --out docs/PERFORMANCE.md
+
 clean:
 	rm -rf var .pytest_cache
