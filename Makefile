@@ -37,6 +37,10 @@ quality: install
 	$(BIN)/python -m pip install --quiet -e '.[dev,report]'
 	$(BIN)/recsys report --out docs $$(test -d $(MOVIELENS) && echo --movielens $(MOVIELENS))
 
+# Every benchmark; each rewrites its own section of docs/PERFORMANCE.md.
+.PHONY: bench
+bench: bench-index bench-train
+
 # Index formats (flat, hnsw, ivf) at 100k and 1M items: build time, memory, latency, batched
 # throughput, recall@100; rewrites its own section of docs/PERFORMANCE.md. Takes minutes.
 # BENCH_INDEX_ARGS adds flags, e.g. --embeddings var/artifacts/VERSION to use a model's items.
