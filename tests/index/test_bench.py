@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.sections import write_section
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:   # bench/ is a top-level folder, not part of the installed package
     sys.path.insert(0, str(ROOT))
@@ -57,7 +59,7 @@ def test_write_section_refuses_a_broken_file(tmp_path):
     out = tmp_path / "PERFORMANCE.md"
     out.write_text(f"x\n{index_bench.START}\nhalf a section\n")
     with pytest.raises(ValueError, match="without"):
-        index_bench.write_section(out, f"{index_bench.START}\nnew\n{index_bench.END}\n")
+        write_section(out, index_bench.SECTION, "new")
 
 
 def test_runs_on_a_models_embeddings(tmp_path):
