@@ -32,11 +32,8 @@ from artifacts.feature_store import FeatureStore, to_columns
 from artifacts.features import FeatureSpec
 from artifacts.heads import Heads
 from artifacts.towers import Tower
-from model.data import Dataset, load_dataset, split
+from model.data import load_dataset, split
 from model.metrics import auc, recall_ndcg_at_k
-
-OBJECTIVES = ("ctcvr", "ctr", "cvr", "similarity")
-
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """(B, N) -> (B, min(k, N)) column indices, best first."""
@@ -49,13 +46,13 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class ModelScorer:
     """Scores from the exported towers and the numpy heads."""
 
-    def __init__(self, version_dir: Path, spec: FeatureSpec, ds: Dataset, catalogue: FeatureStore):
+    def __init__(self, version_dir: Path, spec: FeatureSpec, users: pd.DataFrame, catalogue: FeatureStore):
         self.user_tower = Tower(version_dir / "user_tower", spec.tower("user"))
         self.item_tower = Tower(version_dir / "item_tower", spec.tower("item"))
         self.heads = Heads.load(version_dir)
-        self.spec, self.ds = spec, ds
+        self.spec = spec
         self.item_vecs = self.item_tower.embed(catalogue.rows(np.arange(len(catalogue))))
-        self.users = ds.users.set_index("user_id")
+        self.users = users.set_index("user_id")
 
     def user_vecs(self, user_ids: np.ndarray) -> np.ndarray:
         rows = self.users.loc[user_ids].reset_index()
@@ -225,7 +222,7 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
 
-    scorers = {"model": ModelScorer(version_dir, spec, ds, catalogue)}
+    scorers = {"model": ModelScorer(version_dir, spec, ds.users, catalogue)}
     if baselines:
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)
