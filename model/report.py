@@ -60,11 +60,22 @@ def _fmt(x) -> str:
     return "–" if x is None else f"{x:.4f}" if isinstance(x, float) else str(x)
 
 
+def _columns(results: dict) -> dict[str, dict]:
+    """Evaluations by name: each configuration, then the baselines measured with `default`."""
+    columns = {label: r["eval"] for label, r in results.items()}
+    columns.update(results["default"]["eval"].get("baselines", {}))
+    return columns
+
+
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path.name
+
+
 def table(results: dict) -> str:
     """Rows: every metric; columns: configurations, then the baselines of `default`."""
-    columns = {label: r["eval"] for label, r in results.items()}
-    for name, metrics in results["default"]["eval"].get("baselines", {}).items():
-        columns[name] = metrics
+    columns = _columns(results)
     present = [m for m in METRICS if any(c.get(m) is not None for c in columns.values())]
     lines = ["| metric | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for m in present:
@@ -116,25 +127,17 @@ def plots(name: str, results: dict, out: Path) -> list[str]:
     for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / f"{name}-training.png"
-    fig.savefig(path, dpi=110)
+    files.append(_save(fig, out / f"{name}-training.png"))
     plt.close(fig)
-    files.append(path.name)
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    curves = {label: r["eval"] for label, r in results.items()}
-    curves.update(results["default"]["eval"].get("baselines", {}))
-    for label, ev in curves.items():
+    for label, ev in _columns(results).items():
         ax.plot(KS, [ev[f"recall@{k}"] for k in KS], marker="o", label=label)
     ax.set(title=f"{name}: recall@K", xlabel="K", ylabel="recall", xscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / f"{name}-recall.png"
-    fig.savefig(path, dpi=110)
+    files.append(_save(fig, out / f"{name}-recall.png"))
     plt.close(fig)
-    files.append(path.name)
     return files
 
 
