@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from artifacts.errors import ArtifactError
+from artifacts.heads import ACTIVATIONS
 
 EPSILON = 1e-7  # keras.backend.epsilon(), the floor of the standard deviation
-ACTIVATIONS = {"linear": lambda x: x, "relu": lambda x: np.maximum(x, 0.0)}
 
 
 def embed_table(tower: Callable[[dict[str, np.ndarray]], np.ndarray], columns: dict[str, np.ndarray],

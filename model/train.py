@@ -25,6 +25,7 @@ import tensorflow as tf  # noqa: E402
 from artifacts import store  # noqa: E402
 from artifacts.errors import ConfigError  # noqa: E402
 from artifacts.feature_store import save_table  # noqa: E402
+from artifacts.heads import sigmoid  # noqa: E402
 from artifacts.features import KEYS, Feature  # noqa: E402
 from model.data import Dataset, load_dataset, split  # noqa: E402
 from model.heads import HeadsLayer  # noqa: E402
@@ -190,8 +191,8 @@ def make_predict(model: TwoTower, users: dict, items: dict):
 def validation_loss(pred: dict[str, np.ndarray]) -> float:
     """Mean log loss of click (p_click) plus conversion (p_click * p_conversion), all rows."""
     eps = 1e-7
-    p_click = np.clip(1 / (1 + np.exp(-pred["ctr"])), eps, 1 - eps)
-    p_conv = np.clip(p_click / (1 + np.exp(-pred["cvr"])), eps, 1 - eps)
+    p_click = np.clip(sigmoid(pred["ctr"]), eps, 1 - eps)
+    p_conv = np.clip(p_click * sigmoid(pred["cvr"]), eps, 1 - eps)
     ll = lambda y, p: -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))  # noqa: E731
     return float(ll(pred["click"], p_click) + ll(pred["conversion"], p_conv))
 
@@ -223,8 +224,7 @@ def gather(table: dict[str, tf.Tensor], positions) -> dict[str, tf.Tensor]:
 
 
 def held_out_metrics(pred: dict[str, np.ndarray]) -> dict[str, float | None]:
-    p_ctr = 1 / (1 + np.exp(-pred["ctr"]))
-    p_cvr = 1 / (1 + np.exp(-pred["cvr"]))
+    p_ctr, p_cvr = sigmoid(pred["ctr"]), sigmoid(pred["cvr"])
     clicked = pred["click"] == 1
     return {
         "ctr_auc": auc(pred["click"], p_ctr),
