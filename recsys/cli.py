@@ -196,9 +196,17 @@ def parser() -> argparse.ArgumentParser:
                    help="(env RECSYS_LOG_LEVEL; default info)")
     s.add_argument("--log-format", dest="log_format", choices=["json", "text"],
                    help="json lines with request ids, or plain text (env RECSYS_LOG_FORMAT; default json)")
+    s.add_argument("--batch-size", dest="batch_size", type=_positive,
+                   help="largest micro-batch of concurrent requests (env RECSYS_BATCH_SIZE; default 32)")
+    s.add_argument("--batch-delay-ms", dest="batch_delay_ms", type=float,
+                   help="longest wait for a batch to fill, only while other requests are on their way "
+                        "(env RECSYS_BATCH_DELAY_MS; default 1)")
+    s.add_argument("--workers", type=_positive,
+                   help="server processes sharing the port, each with its own model copy (env RECSYS_WORKERS; "
+                        "default 1)")
     # Backpressure and limits; an admin token is environment-only (RECSYS_ADMIN_TOKEN), never a flag.
     s.add_argument("--max-in-flight", dest="max_in_flight", type=_positive,
-                   help="recommend requests computing at once (env RECSYS_MAX_IN_FLIGHT; default 8)")
+                   help="recommend requests admitted at once, per worker (env RECSYS_MAX_IN_FLIGHT; default 64)")
     s.add_argument("--max-queue", dest="max_queue", type=int,
                    help="requests waiting for a slot before 503 (env RECSYS_MAX_QUEUE; default 32)")
     s.add_argument("--queue-timeout", dest="queue_timeout", type=float,

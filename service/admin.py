@@ -1,7 +1,8 @@
 """Admin routes, behind a bearer token from RECSYS_ADMIN_TOKEN; off (404) without one.
 
     POST /admin/reload   load the version to serve now (ARTIFACTS/current, or the pinned one),
-                         validate it and swap it in; 409 with the reason if it won't load
+                         validate it and swap it in; 409 with the reason if it won't load;
+                         with several workers, the others then reload too (in the background)
 """
 
 from __future__ import annotations
@@ -40,5 +41,12 @@ def install(app: FastAPI) -> None:
               responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse},
                          409: {"model": ErrorResponse}})
     def reload(request: Request) -> dict:
-        """Load and validate the version to serve, then swap it in; the old one serves until then."""
-        return request.app.state.recsys.reload()
+        """Load and validate the version to serve, then swap it in; the old one serves until then.
+
+        With several workers the one that answers reloads here, and the others are signalled
+        to reload in the background (their outcomes go to the log)."""
+        state = request.app.state.recsys
+        result = state.reload()
+        if state.after_admin_reload is not None:
+            state.after_admin_reload()
+        return result

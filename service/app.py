@@ -16,37 +16,61 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import admin
+from service.batcher import Arrivals, MicroBatcher
 from service.errors import InvalidRequest, NotReady, UnknownUser, install
 from service.limits import Backpressure, BodyLimit
 from service.observability import Metrics, RequestContext, annotate
-from service.recommender import Recommender
-from service.schemas import ErrorResponse, RecommendRequest, RecommendResponse, ScoredItem
+from service.recommender import Query, Recommender, Scored
+from service.schemas import (
+    ErrorResponse,
+    Objective,
+    RecommendRequest,
+    RecommendResponse,
+)
 from service.settings import Settings
 from service.state import State, load_recommender
 
 log = logging.getLogger("recsys.service")
 
 
-def get_state(request: Request) -> State:
+async def get_state(request: Request) -> State:
     return request.app.state.recsys
 
 
-def get_recommender(state: Annotated[State, Depends(get_state)]) -> Recommender:
+def serving(state: State) -> Recommender:
     rec = state.recommender  # read the reference once: a reload may swap it mid-request
     if rec is None:
         raise NotReady("model not loaded yet" if state.error is None else f"model failed to load: {state.error}")
     return rec
 
 
+# Dependencies are async: a sync one would cost each request a hop through the thread pool.
+async def get_recommender(state: Annotated[State, Depends(get_state)]) -> Recommender:
+    return serving(state)
+
+
 ERRORS = {422: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 413: {"model": ErrorResponse},
           503: {"model": ErrorResponse}}
 
 
-def _optional(values, i: int) -> float | None:
-    return None if values is None else float(values[i])
+def recommend_response(user_id: str, version: str, objective: Objective, out: Scored) -> JSONResponse:
+    """The RecommendResponse body, built as plain JSON: the same document as the pydantic model
+    with None fields left out, without constructing and re-validating 20-100 models per request."""
+    columns = {"item_id": [str(i) for i in out.item_ids.tolist()], "score": out.score.tolist()}
+    for name, values in (("p_click", out.p_click), ("p_conversion", out.p_conversion),
+                         ("similarity", out.similarity)):
+        if values is not None:
+            columns[name] = values.tolist()
+    names = list(columns)
+    items = [dict(zip(names, row)) for row in zip(*columns.values())]
+    body = {"user_id": user_id, "model_version": version, "objective": objective.value, "items": items}
+    if out.fallback is not None:
+        body["fallback"] = out.fallback
+    return JSONResponse(body)
 
 
 def create_app(settings: Settings | None = None,
@@ -56,11 +80,17 @@ def create_app(settings: Settings | None = None,
     metrics = Metrics()
     state = State(settings, load, metrics)
 
+    arrivals = Arrivals()
+    batcher = MicroBatcher(lambda rec, queries: rec.recommend_batch(queries), max_batch=settings.batch_size,
+                           max_delay=settings.batch_delay_ms / 1000, arrivals=arrivals,
+                           on_batch=metrics.batch_size.observe)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         threading.Thread(target=state.start, name="model-loader", daemon=True).start()
         yield
         state.draining = True
+        batcher.close()
 
     app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan)
     app.state.recsys = state
@@ -68,14 +98,14 @@ def create_app(settings: Settings | None = None,
     admin.install(app)
 
     @app.get("/healthz")
-    def healthz() -> dict:
+    async def healthz() -> dict:
         return {"status": "ok"}
 
     @app.get("/readyz", responses={503: {"model": ErrorResponse}})
-    def readyz(state: Annotated[State, Depends(get_state)]) -> dict:
+    async def readyz(state: Annotated[State, Depends(get_state)]) -> dict:
         if state.draining:
             raise NotReady("shutting down")
-        rec = get_recommender(state)
+        rec = serving(state)
         return {"status": "ready", "model_version": rec.version, "items": rec.item_count}
 
     @app.get("/metrics", response_class=Response,
@@ -84,27 +114,26 @@ def create_app(settings: Settings | None = None,
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/recommend", response_model=RecommendResponse, response_model_exclude_none=True, responses=ERRORS)
-    def recommend(body: RecommendRequest, rec: Annotated[Recommender, Depends(get_recommender)]) -> RecommendResponse:
+    async def recommend(body: RecommendRequest, rec: Annotated[Recommender, Depends(get_recommender)],
+                        request: Request) -> JSONResponse:
         annotate(user_id=body.key(), model_version=rec.version)
+        arrivals.arrive(request.scope)  # from here on the batcher need not wait for this one
         if body.k > settings.max_k:
             raise InvalidRequest(f"k: must be at most {settings.max_k} (got {body.k})")
+        query = Query(body.key(), body.k, body.objective, body.exclude_seen, body.user_features)
         try:
-            out = rec.recommend(body.key(), body.k, body.objective, body.exclude_seen, body.user_features)
-            metrics.batch_size.observe(1)  # one user per tower call until requests are batched
+            out = await batcher.submit(rec, query)  # raises the error of this query alone
             metrics.overfetched.observe(out.overfetched)
         except UnknownUser:
             if settings.unknown_user_fallback != "popular":
                 raise
             out = rec.popular(body.k)
-        items = [ScoredItem(item_id=str(out.item_ids[i]), score=float(out.score[i]), p_click=_optional(out.p_click, i),
-                            p_conversion=_optional(out.p_conversion, i), similarity=_optional(out.similarity, i))
-                 for i in range(len(out.item_ids))]
-        return RecommendResponse(user_id=body.key(), model_version=rec.version, objective=body.objective,
-                                 items=items, fallback=out.fallback)
+        return recommend_response(body.key(), rec.version, body.objective, out)
 
     # Added last = outermost: the context sees every response, including the limits' 413/503.
     app.add_middleware(Backpressure, paths=frozenset({"/recommend"}), max_in_flight=settings.max_in_flight,
-                       max_queue=settings.max_queue, queue_timeout=settings.queue_timeout, metrics=metrics)
+                       max_queue=settings.max_queue, queue_timeout=settings.queue_timeout, metrics=metrics,
+                       arrivals=arrivals)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
                        metrics=metrics)
     routes = frozenset(r.path for r in app.routes)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
+from service.batcher import Arrivals
 from service.errors import InvalidRequest, Overloaded, PayloadTooLarge, ServiceError, response_for
 from service.observability import Metrics
 
@@ -104,8 +105,9 @@ class Backpressure:
     """A bounded number of requests computing and waiting on `paths`; beyond it, 503 at once."""
 
     def __init__(self, app, paths: frozenset[str], max_in_flight: int, max_queue: int, queue_timeout: float,
-                 metrics: Metrics):
+                 metrics: Metrics, arrivals: Arrivals | None = None):
         self.app = app
+        self.arrivals = arrivals or Arrivals()
         self.paths = paths
         self.capacity = max_in_flight + max_queue
         self.queue_timeout = queue_timeout
@@ -124,7 +126,10 @@ class Backpressure:
         try:
             self.metrics.queued.inc()
             try:
-                await asyncio.wait_for(self.slots.acquire(), self.queue_timeout)
+                if self.slots.locked():
+                    await asyncio.wait_for(self.slots.acquire(), self.queue_timeout)
+                else:
+                    await self.slots.acquire()  # free: no timer task to set up
             except asyncio.TimeoutError:
                 self.metrics.rejected.labels(reason="queue_timeout").inc()
                 return await _reply(Overloaded(f"overloaded: no slot free within {self.queue_timeout:g} s; "
@@ -132,9 +137,11 @@ class Backpressure:
             finally:
                 self.metrics.queued.dec()
             self.metrics.in_flight.inc()
+            self.arrivals.admit(scope)
             try:
                 await self.app(scope, receive, send)
             finally:
+                self.arrivals.arrive(scope)
                 self.metrics.in_flight.dec()
                 self.slots.release()
         finally:

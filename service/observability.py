@@ -44,7 +44,8 @@ class Metrics:
                                 ["method", "route", "status"], registry=r)
         self.latency = Histogram("recsys_request_duration_seconds", "HTTP request latency by route and status.",
                                  ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_size = Histogram("recsys_batch_size", "Users embedded per user-tower call (1: no batching yet).",
+        self.batch_size = Histogram("recsys_batch_size",
+                                    "Requests per micro-batch (one user-tower call, index search and heads call).",
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.overfetched = Histogram("recsys_candidates_overfetched",
                                      "Index candidates fetched beyond the items returned, per request.",

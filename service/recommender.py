@@ -12,10 +12,10 @@ holds: the data contract rejects empty ids), so the id embedding is the OOV buck
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -28,10 +28,21 @@ from artifacts.heads import Heads
 from artifacts.numpy_tower import NumpyTower
 from artifacts.towers import Tower
 from index.searcher import Searcher
-from service.errors import InvalidRequest, UnknownUser
+from service.errors import InvalidRequest, ServiceError, UnknownUser
 from service.schemas import MAX_FEATURE_VALUE_LENGTH, Objective
 
 OOV_ID = ""  # never in a vocabulary: the data contract rejects empty ids
+
+
+@dataclass
+class Query:
+    """One request to the recommender, as the HTTP layer validated it."""
+
+    user_id: str
+    k: int
+    objective: Objective = Objective.ctcvr
+    exclude_seen: bool = False
+    user_features: dict | None = None
 
 
 @dataclass
@@ -117,35 +128,86 @@ class Recommender:
             cols[key] = np.array([OOV_ID], dtype=object)
         return cols
 
-    def user_embedding(self, user_id: str, features: dict | None = None) -> np.ndarray:
-        """The stored user's embedding, else one from `features`; UnknownUser without either."""
-        cold = self.cold_start_columns(features) if features is not None else None  # always validated
-        pos = self.users.position.get(user_id)
-        if pos is not None:
-            return self.user_tower(self.users.rows([pos]))[0]
-        if cold is None:
-            raise UnknownUser(f"unknown user_id {user_id!r} (send user_features to serve a new user)")
-        return self.user_tower(cold)[0]
+    def user_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, list[ServiceError | None]]:
+        """Embeddings (B, D) of the queries' users, stored users in one tower call; per-query errors.
 
-    def recommend(self, user_id: str, k: int, objective: Objective = Objective.ctcvr,
-                  exclude_seen: bool = False, user_features: dict | None = None) -> Scored:
-        """Best min(k, available) items for one user, best first."""
-        u = self.user_embedding(user_id, user_features)
-        seen = self.seen.get(user_id, np.empty(0, np.int64)) if exclude_seen else np.empty(0, np.int64)
+        A stored user's features win over any `user_features` sent (still validated); a user
+        the store does not know is embedded from its `user_features`, else UnknownUser.
+        """
+        errors: list[ServiceError | None] = [None] * len(queries)
+        positions, stored, cold = [], [], []
+        for i, q in enumerate(queries):
+            try:
+                cols = self.cold_start_columns(q.user_features) if q.user_features is not None else None
+            except InvalidRequest as e:
+                errors[i] = e
+                continue
+            pos = self.users.position.get(q.user_id)
+            if pos is not None:
+                positions.append(pos)
+                stored.append(i)
+            elif cols is not None:
+                cold.append((i, cols))
+            else:
+                errors[i] = UnknownUser(f"unknown user_id {q.user_id!r} (send user_features to serve a new user)")
+        vectors = np.zeros((len(queries), self.searcher.dim), np.float32)
+        if stored:
+            vectors[stored] = self.user_tower(self.users.rows(positions))
+        for i, cols in cold:
+            vectors[i] = self.user_tower(cols)[0]
+        return vectors, errors
+
+    def recommend_batch(self, queries: Sequence[Query]) -> list[Scored | ServiceError]:
+        """Each query's best min(k, available) items, best first, or the error that query raised.
+
+        One user-tower call for the stored users, one index search per over-fetch size (queries
+        filtering different numbers of seen items need different depths), one heads call per
+        search; only the final top-k selection is per query, over its K' candidates.
+        """
+        vectors, errors = self.user_vectors(queries)
+        out: list[Scored | ServiceError] = list(errors)
+        empty = np.empty(0, np.int64)
+        seen = [self.seen.get(q.user_id, empty) if q.exclude_seen else empty for q in queries]
         # Over-fetch by the number of items that will be filtered out, so k still come back.
-        sims, rows = self.searcher.search(u[None, :], max(k, self.candidates) + len(seen))
-        sims, rows = sims[0], rows[0]
+        depth: dict[int, list[int]] = {}
+        for i, q in enumerate(queries):
+            if errors[i] is None:
+                depth.setdefault(max(q.k, self.candidates) + len(seen[i]), []).append(i)
+        for fetch, members in depth.items():
+            sims, rows = self.searcher.search(vectors[members], fetch)
+            p_click, p_conv = self.heads.predict(vectors[members][:, None, :],
+                                                 self.searcher.embeddings[np.maximum(rows, 0)])
+            for j, i in enumerate(members):
+                out[i] = self._select(queries[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i])
+        return out
+
+    def _select(self, q: Query, sims, rows, p_click, p_conv, seen) -> Scored:
+        """The top k of one query's candidates (K',), after dropping missing and seen rows."""
         fetched = int((rows >= 0).sum())
         keep = rows >= 0
         if len(seen):
             keep &= ~np.isin(rows, seen)
-        sims, rows = sims[keep], rows[keep]
-        p_click, p_conv = self.heads.predict(u[None, :], self.searcher.embeddings[rows])
+        sims, rows, p_click, p_conv = sims[keep], rows[keep], p_click[keep], p_conv[keep]
         score = {Objective.ctcvr: p_click * p_conv, Objective.ctr: p_click,
-                 Objective.cvr: p_conv, Objective.similarity: sims}[objective]
-        order = np.lexsort((-sims, -score))[:k]  # ties broken by similarity
+                 Objective.cvr: p_conv, Objective.similarity: sims}[q.objective]
+        order = np.lexsort((-sims, -score))[:q.k]  # ties broken by similarity
         return Scored(self.searcher.item_ids[rows[order]], score[order], p_click[order], p_conv[order], sims[order],
                       overfetched=max(0, fetched - len(order)))
+
+    def user_embedding(self, user_id: str, features: dict | None = None) -> np.ndarray:
+        """The stored user's embedding, else one from `features`; UnknownUser without either."""
+        vectors, errors = self.user_vectors([Query(user_id, 1, user_features=features)])
+        if errors[0] is not None:
+            raise errors[0]
+        return vectors[0]
+
+    def recommend(self, user_id: str, k: int, objective: Objective = Objective.ctcvr,
+                  exclude_seen: bool = False, user_features: dict | None = None) -> Scored:
+        """Best min(k, available) items for one user, best first (a batch of one)."""
+        out = self.recommend_batch([Query(user_id, k, objective, exclude_seen, user_features)])[0]
+        if isinstance(out, ServiceError):
+            raise out
+        return out
 
     def popular(self, k: int) -> Scored:
         """The k most-interacted items of the training data: the unknown-user fallback."""

@@ -8,19 +8,34 @@
               listener closes, in-flight requests finish (up to shutdown_timeout), exit 0;
               a second SIGTERM skips the rest of the drain
     SIGINT    uvicorn's graceful stop at once (exit 130, the CLI's Ctrl-C code)
+
+With `workers` > 1 the command is a supervisor: it binds the port, starts that many worker
+processes (each one the server above, with its own model copy, accepting on the shared
+socket) and forwards SIGTERM and SIGHUP to all of them (Ctrl-C reaches the whole process
+group by itself). A worker's successful POST /admin/reload makes the supervisor send SIGHUP
+to the other workers, so all of them move to the new version. If a worker exits on its own
+(its model failed to load, say), the supervisor stops the others and exits 2: restarting is
+left to what runs the service (systemd, Kubernetes, compose), which also sees the failure.
+Each worker has its own /metrics registry: a scrape reads the worker that answered it.
 """
 
 from __future__ import annotations
 
 import logging
+import logging.config
+import multiprocessing
+import os
 import signal
+import socket
+import sys
 import threading
 from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
 
 import uvicorn
 
 from artifacts import store
-from artifacts.errors import ArtifactError
+from artifacts.errors import ArtifactError, RecsysError
 from service.app import create_app
 from service.observability import logging_config
 from service.recommender import Recommender
@@ -61,6 +76,15 @@ def serve(settings: Settings, load: Callable[[Settings], Recommender] = load_rec
     """Serve until stopped; ArtifactError when the artifacts cannot be served at all."""
     version_dir = store.resolve(settings.artifacts, settings.version, need_index=True)
     store.check_index(version_dir)  # a mismatched pair is refused before the port opens
+    if settings.workers > 1:
+        supervise(settings)
+    else:
+        serve_one(settings, load)
+
+
+def serve_one(settings: Settings, load: Callable[[Settings], Recommender] = load_recommender,
+              sock: socket.socket | None = None, supervisor: Connection | None = None) -> None:
+    """One server process; on `sock` when given (a worker), and telling `supervisor` of admin reloads."""
     app = create_app(settings, load)
     state: State = app.state.recsys
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
@@ -74,10 +98,79 @@ def serve(settings: Settings, load: Callable[[Settings], Recommender] = load_rec
         server.should_exit = True
 
     state.on_fatal = on_fatal
+    if supervisor is not None:
+        state.after_admin_reload = lambda: supervisor.send("reload-others")
     previous = signal.signal(signal.SIGHUP, lambda *_: state.reload_in_background())
     try:
-        server.run()
+        server.run(sockets=[sock] if sock is not None else None)
     finally:
         signal.signal(signal.SIGHUP, previous)
     if fatal:
         raise ArtifactError(f"model failed to load: {fatal[0]}")
+
+
+def _worker(settings: Settings, sock: socket.socket, supervisor: Connection) -> None:
+    """A worker process's entry point; a failure ends it with the CLI's one line and exit 2."""
+    try:
+        serve_one(settings, sock=sock, supervisor=supervisor)
+    except RecsysError as e:
+        print(f"recsys: error: worker {os.getpid()}: {e}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def supervise(settings: Settings) -> None:
+    """Run `settings.workers` worker processes on one listening socket until they stop."""
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    sock = uvicorn.Config(app=None, host=settings.host, port=settings.port).bind_socket()
+    ctx = multiprocessing.get_context("spawn")  # a fresh interpreter each: no forked locks or threads
+    workers, channels = [], []
+    for i in range(settings.workers):
+        receive, send = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_worker, args=(settings, sock, send), name=f"recsys-worker-{i}")
+        proc.start()
+        send.close()
+        workers.append(proc)
+        channels.append(receive)
+    log.info("supervisor %d: %d workers on %s:%d", os.getpid(), len(workers), settings.host, settings.port)
+    stopping: list[int] = []
+
+    def forward(sig: int, _frame=None) -> None:
+        if sig == signal.SIGTERM:
+            stopping.append(sig)
+        for proc in workers:
+            if proc.is_alive():
+                os.kill(proc.pid, sig)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    failed = None
+    try:
+        while any(proc.is_alive() for proc in workers):
+            ready = wait([proc.sentinel for proc in workers if proc.is_alive()]
+                         + [c for c in channels if not c.closed], timeout=1.0)
+            for channel in (c for c in channels if c in ready):
+                try:
+                    channel.recv()
+                except EOFError:
+                    channel.close()
+                    continue
+                sender = workers[channels.index(channel)]
+                for proc in workers:  # the sender has reloaded already
+                    if proc is not sender and proc.is_alive():
+                        os.kill(proc.pid, signal.SIGHUP)
+            for proc in workers:
+                if proc.exitcode is not None and not stopping and failed is None:
+                    failed = proc
+                    log.error("worker %d exited with code %s; stopping the others", proc.pid, proc.exitcode)
+                    forward(signal.SIGTERM)
+    except KeyboardInterrupt:
+        for proc in workers:
+            proc.join(settings.shutdown_timeout + settings.drain_seconds + 5)
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if failed is not None:
+        raise ArtifactError(f"worker {failed.pid} exited with code {failed.exitcode} (its reason is logged above)")

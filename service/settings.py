@@ -47,9 +47,24 @@ class Settings(BaseSettings):
     # pipelines; text: plain lines for a terminal.
     log_format: Literal["json", "text"] = "json"
 
-    # Backpressure on POST /recommend. Requests computing at once: more raises throughput
-    # only while cores are idle; past that each extra one only adds latency to all of them.
-    max_in_flight: int = Field(8, ge=1, le=1024)
+    # Micro-batching (service/batcher.py): concurrent requests share one user-tower call, one
+    # index search and one heads call. Largest batch: bigger batches amortise more per-call
+    # overhead, but every request in a batch waits for the whole batch to be computed.
+    batch_size: int = Field(32, ge=1, le=1024)
+    # Longest a request waits for others to join its batch (milliseconds), and only while
+    # other requests are on their way: a lone request never waits. Longer = fuller batches
+    # under load, at up to this much added latency; 0 = batch only what is already queued.
+    batch_delay_ms: float = Field(1.0, ge=0, le=100)
+    # Server processes sharing the port, each with its own copy of the model and index (RSS
+    # grows by that much per worker). On this kind of machine one process's event loop (HTTP
+    # parsing, validation, JSON) saturates one core, so 2 workers on 2 cores serve more
+    # requests per second; more workers than cores only add memory and context switches.
+    workers: int = Field(1, ge=1, le=64)
+
+    # Backpressure on POST /recommend, per worker. Requests admitted at once (computing or
+    # waiting for their batch): at least batch_size, or batches can never fill; past what the
+    # cores keep up with, each extra one only adds latency to all of them.
+    max_in_flight: int = Field(64, ge=1, le=1024)
     # Requests waiting for a slot. Beyond in-flight + queue a request gets 503 + Retry-After
     # at once. A longer queue absorbs bursts but every queued request waits longer.
     max_queue: int = Field(32, ge=0, le=100_000)

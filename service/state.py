@@ -9,6 +9,7 @@ records why. Loads are serialised by a lock.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -41,6 +42,7 @@ class State:
         self.error: str | None = None      # why the last load failed (None after a success)
         self.draining = False              # set on SIGTERM / shutdown: /readyz answers 503
         self.on_fatal: Callable[[str], None] | None = None  # called when the first load fails
+        self.after_admin_reload: Callable[[], None] | None = None  # a worker tells its supervisor
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -64,6 +66,14 @@ class State:
                 log.error("model load failed, %s: %s", still, self.error)
                 raise ReloadFailed(f"reload refused, {still}: {self.error}") from None
             self.recommender = rec  # the swap
+            # The model's long-lived objects (hundreds of thousands at 1M items) would otherwise
+            # be traversed by every full garbage collection: a pause of tens of ms in the middle
+            # of requests (the load benchmark's p99 at 32 connections halved with this). Frozen
+            # objects are skipped; unfreezing first lets this collection free what a previous
+            # model left in reference cycles.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
             self.error = None
             self.metrics.reloads.labels(outcome="loaded").inc()
             self.metrics.serving(rec.version)

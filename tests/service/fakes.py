@@ -35,6 +35,25 @@ class SlowRecommender:
         score = np.linspace(1, 0, k)
         return Scored(np.array([str(i) for i in range(k)]), score, score, score, score, overfetched=3)
 
+    def recommend_batch(self, queries) -> list:
+        """Like the real one: one computation (one `delay`) for the whole batch."""
+        with self._lock:
+            self.computing += len(queries)
+        try:
+            time.sleep(self.delay)
+        finally:
+            with self._lock:
+                self.computing -= len(queries)
+        out = []
+        for q in queries:
+            if q.user_id == "nobody":
+                out.append(UnknownUser("unknown user_id 'nobody'"))
+                continue
+            k = min(q.k, self.item_count)
+            score = np.linspace(1, 0, k)
+            out.append(Scored(np.array([str(i) for i in range(k)]), score, score, score, score, overfetched=3))
+        return out
+
     def popular(self, k: int) -> Scored:
         n = min(k, self.item_count)
         return Scored(np.array([str(i) for i in range(n)]), np.ones(n), None, None, None, fallback="popular")

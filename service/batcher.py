@@ -1,0 +1,142 @@
+"""Dynamic micro-batching: concurrent requests go through the model as one batch.
+
+    handler --submit--> queue --> batching thread: collect, recommend_batch(...) --> futures
+
+The batching thread takes the oldest waiting request and keeps collecting until the batch
+holds `max_batch` requests, or `max_delay` has passed since that oldest request arrived
+(Triton's max_queue_delay_microseconds, TF Serving's batch_timeout_micros), or no other
+request is on its way: `Arrivals` counts requests admitted to /recommend that have not
+reached the queue yet (they are being read and validated), so a lone request never waits
+for company that is not coming. While a batch computes, the next one forms in the queue.
+
+The model work (numpy towers and heads, FAISS) runs on this one thread, off the event loop,
+which stays free to parse and answer requests; numpy and FAISS release the GIL while they
+compute, so both cores work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+log = logging.getLogger("recsys.service")
+
+
+class Arrivals:
+    """Requests admitted but not yet submitted; written on the event loop, read by the batcher.
+
+    `admit(scope)` when a request is let in, `arrive(scope)` when it reaches the batcher or
+    ends without doing so (a validation error, say); the scope flag makes the second call a
+    no-op, so each request is counted out exactly once.
+    """
+
+    FLAG = "recsys.pending"
+
+    def __init__(self) -> None:
+        self.pending = 0
+
+    def admit(self, scope: dict) -> None:
+        scope[self.FLAG] = True
+        self.pending += 1
+
+    def arrive(self, scope: dict) -> None:
+        if scope.pop(self.FLAG, False):
+            self.pending -= 1
+
+
+@dataclass
+class _Job:
+    model: object                   # the recommender the request started with (reloads swap it)
+    query: object
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    arrived: float = field(default_factory=time.perf_counter)
+
+
+def _deliver(future: asyncio.Future, result) -> None:
+    if future.done():  # cancelled: the client went away
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+class MicroBatcher:
+    """`await submit(model, query)` -> the result of run(model, [..., query, ...]) for that query.
+
+    `run(model, queries)` returns one result per query (a value, or an exception instance
+    for that query alone, which `submit` raises); if it raises, every query of the batch
+    gets that exception.
+    `on_batch(size)` is called per batch (metrics).
+    """
+
+    def __init__(self, run: Callable[[object, Sequence[object]], list], max_batch: int, max_delay: float,
+                 arrivals: Arrivals | None = None, on_batch: Callable[[int], None] | None = None):
+        self.run = run
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self.arrivals = arrivals or Arrivals()
+        self.on_batch = on_batch
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._held: _Job | None = None  # a job of another model, first in the next batch
+        self._thread = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
+        self._thread.start()
+
+    async def submit(self, model, query):
+        loop = asyncio.get_running_loop()
+        job = _Job(model, query, loop.create_future(), loop)
+        self._queue.put(job)
+        return await job.future
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Finish the queued work, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _collect(self) -> list[_Job] | None:
+        first = self._held or self._queue.get()
+        self._held = None
+        if first is None:
+            return None
+        batch = [first]
+        deadline = first.arrived + self.max_delay
+        while len(batch) < self.max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                wait = deadline - time.perf_counter()
+                if wait <= 0 or self.arrivals.pending <= 0:
+                    break  # waited long enough, or nobody else is on the way
+                try:
+                    job = self._queue.get(timeout=min(wait, 0.0005))
+                except queue.Empty:
+                    continue  # re-check the deadline and the arrivals
+            if job is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            if job.model is not first.model:
+                self._held = job  # a reload happened in between: never mix two models in a batch
+                break
+            batch.append(job)
+        return batch
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._collect()
+            if batch is None:
+                return
+            try:
+                results = self.run(batch[0].model, [job.query for job in batch])
+            except Exception as e:  # noqa: BLE001 - a bug fails this batch's requests, not the thread
+                log.exception("batch of %d failed", len(batch))
+                results = [e] * len(batch)
+            if self.on_batch is not None:
+                self.on_batch(len(batch))
+            for job, result in zip(batch, results):
+                job.loop.call_soon_threadsafe(_deliver, job.future, result)

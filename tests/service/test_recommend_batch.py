@@ -1,0 +1,76 @@
+"""A batch of queries gets exactly the answers the same queries get one at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from artifacts import store
+from service.app import recommend_response
+from service.errors import InvalidRequest, UnknownUser
+from service.recommender import Query, Recommender, Scored
+from service.schemas import Objective, RecommendResponse
+
+
+@pytest.fixture(scope="module")
+def rec(seed_artifacts) -> Recommender:
+    return Recommender(store.resolve(seed_artifacts, need_index=True))
+
+
+def new_user_features(rec: Recommender) -> dict:
+    row = rec.users.rows([0])
+    return {name: (float(v[0]) if isinstance(v[0], (float, np.floating)) else str(v[0]))
+            for name, v in row.items() if name != "user_id"}
+
+
+def test_a_batch_equals_its_queries_one_by_one(rec):
+    queries = [Query("1", 5), Query("2", 30, Objective.ctr), Query("3", 10, Objective.cvr, exclude_seen=True),
+               Query("4", 7, Objective.similarity), Query("1", 150, exclude_seen=True),
+               Query("nobody", 5), Query("newcomer", 8, user_features=new_user_features(rec)),
+               Query("5", 5, user_features={"no_such_feature": 1}), Query("100", 200)]
+    batch = rec.recommend_batch(queries)
+    assert len(batch) == len(queries)
+    for q, got in zip(queries, batch):
+        try:
+            alone = rec.recommend(q.user_id, q.k, q.objective, q.exclude_seen, q.user_features)
+        except (UnknownUser, InvalidRequest) as e:
+            assert type(got) is type(e) and str(got) == str(e)
+            continue
+        assert isinstance(got, Scored)
+        assert got.item_ids.tolist() == alone.item_ids.tolist()
+        assert len(got.item_ids) == min(q.k, rec.item_count - (len(rec.seen.get(q.user_id, [])) if q.exclude_seen
+                                                                else 0))
+        for name in ("score", "p_click", "p_conversion", "similarity"):
+            np.testing.assert_allclose(getattr(got, name), getattr(alone, name), rtol=1e-6, atol=1e-7)
+        assert got.overfetched == alone.overfetched
+    assert isinstance(batch[5], UnknownUser) and isinstance(batch[7], InvalidRequest)
+    seen = set(rec.searcher.item_ids[rec.seen["3"]].tolist())
+    assert seen and not seen & set(batch[2].item_ids.tolist())
+
+
+def test_the_batch_matches_a_brute_force_ranking(rec):
+    """Flat index: the ctcvr order is the heads' order over the top-K' items by inner product."""
+    users = ["7", "8", "9"]
+    out = rec.recommend_batch([Query(u, 10) for u in users])
+    for user, got in zip(users, out):
+        u = rec.user_embedding(user)
+        sims = rec.searcher.embeddings @ u
+        top = np.argsort(-sims, kind="stable")[:rec.candidates]
+        p_click, p_conv = rec.heads.predict(u[None, :], rec.searcher.embeddings[top])
+        best = top[np.argsort(-(p_click * p_conv), kind="stable")[:10]]
+        assert got.item_ids.tolist() == rec.searcher.item_ids[best].tolist()
+
+
+def test_the_json_response_is_the_pydantic_document(rec):
+    out = rec.recommend("1", 6, Objective.ctcvr)
+    built = recommend_response("1", rec.version, Objective.ctcvr, out)
+    expected = RecommendResponse(
+        user_id="1", model_version=rec.version, objective=Objective.ctcvr,
+        items=[dict(item_id=str(i), score=float(s), p_click=float(c), p_conversion=float(v), similarity=float(m))
+               for i, s, c, v, m in zip(out.item_ids, out.score, out.p_click, out.p_conversion, out.similarity)])
+    import json
+
+    assert json.loads(built.body) == expected.model_dump(mode="json", exclude_none=True)
+    popular = rec.popular(3)
+    body = json.loads(recommend_response("x", rec.version, Objective.ctcvr, popular).body)
+    assert body["fallback"] == "popular" and [set(i) for i in body["items"]] == [{"item_id", "score"}] * 3
