@@ -39,7 +39,7 @@ quality: install
 
 # Every benchmark; each rewrites its own section of docs/PERFORMANCE.md.
 .PHONY: bench
-bench: bench-index bench-train
+bench: bench-index bench-train bench-load
 
 # Index formats (flat, hnsw, ivf) at 100k and 1M items: build time, memory, latency, batched
 # throughput, recall@100; rewrites its own section of docs/PERFORMANCE.md. Takes minutes.
@@ -56,3 +56,13 @@ bench-train: install
 
 clean:
 	rm -rf var .pytest_cache
+
+# Serving under load: wrk against `recsys serve` on a 1M-item index (built under var/bench/load
+# on first use: realistic simulator, one epoch, IVF), at 1, 8 and 32 connections, with and
+# without micro-batching; rewrites its own section of docs/PERFORMANCE.md. ~10 minutes the
+# first time, ~3 after. wrk comes from Debian (installed here when missing and run as root).
+.PHONY: bench-load
+bench-load: install
+	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
+	  || { echo "bench-load needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
