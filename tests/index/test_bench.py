@@ -88,3 +88,25 @@ def test_clustered_vectors_are_unit_and_clustered():
     assert sims.max(axis=1).mean() > 0.8 > 0.2 > abs(sims.mean())
     more = vectors.resample(items, 6000, seed=1)
     assert more.shape == (6000, 32) and np.allclose(np.linalg.norm(more, axis=1), 1, atol=1e-5)
+
+
+def test_a_trained_model_is_queried_with_its_users_embeddings_into_its_own_section(seed_artifacts, tmp_path):
+    from artifacts import store
+    from service.recommender import Recommender
+
+    version = store.resolve(seed_artifacts, need_index=True)
+    queries = vectors.user_queries(version, 10, seed=1)
+    rec = Recommender(version)
+    users = np.stack([rec.user_embedding(str(u)) for u in rec.users.ids])
+    nearest = np.abs(queries[:, None, :] - users[None, :, :]).max(axis=2).min(axis=1)
+    assert queries.shape == (10, rec.searcher.dim) and nearest.max() <= 1e-6  # each one is a stored user's
+    assert vectors.user_queries(version / "index", 10) is None  # not a model version: no users
+
+    out = tmp_path / "PERFORMANCE.md"
+    index_bench.main([*TINY, "--out", str(out)])
+    args = ["--sizes", "150", "--formats", "flat,ivf", "--queries", "40", "--latency-queries", "20",
+            "--batch-seconds", "0", "--embeddings", str(version), "--section", "index-bench-trained"]
+    assert index_bench.main([*args, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "<!-- index-bench:start -->" in text and "<!-- index-bench-trained:start -->" in text
+    assert "real queries" in text and "trained embeddings" in text
