@@ -45,8 +45,10 @@ end
 """
 # name, serve flags, what it is
 CONFIGS = [
-    ("baseline", ["--batch-size", "1", "--workers", "1"], "one process, no micro-batching (batch size 1)"),
-    ("batched", ["--workers", "1"], "one process, micro-batching (default batch size and delay)"),
+    ("baseline", ["--user-tower", "savedmodel", "--batch-size", "1", "--workers", "1"],
+     "the prototype's hot path: one process, the user tower as a TensorFlow SavedModel call, no micro-batching"),
+    ("unbatched", ["--batch-size", "1", "--workers", "1"], "one process, numpy user tower, no micro-batching"),
+    ("batched", ["--workers", "1"], "the default: one process, numpy user tower, micro-batching"),
     ("batched-2w", ["--workers", "2"], "two processes, micro-batching"),
 ]
 
@@ -111,7 +113,8 @@ def parse_wrk(out: str) -> dict:
 
 def wrk(url: str, connections: int, seconds: float, script: Path, users: int, k: int, seed: int) -> dict:
     env = {**os.environ, "RECSYS_BENCH_USERS": str(users), "RECSYS_BENCH_K": str(k), "RECSYS_BENCH_SEED": str(seed)}
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "-s", str(script), url]
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
+           "--latency", "-s", str(script), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
 
@@ -146,7 +149,8 @@ class Service:
             self.proc.wait()
 
 
-def run(artifacts: Path, users: int, connections: list[int], seconds: float, k: int, configs) -> list[dict]:
+def run(artifacts: Path, users: int, connections: list[int], seconds: float, k: int, configs,
+        warmup: float = 3.0) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "recommend.lua"
@@ -155,7 +159,7 @@ def run(artifacts: Path, users: int, connections: list[int], seconds: float, k: 
             log(f"{name}: starting recsys serve {' '.join(flags)}")
             service = Service(artifacts, flags)
             try:
-                wrk(f"{service.url}/recommend", 8, 3, script, users, k, seed=0)  # warm-up
+                wrk(f"{service.url}/recommend", 8, warmup, script, users, k, seed=0)
                 for c in connections:
                     r = wrk(f"{service.url}/recommend", c, seconds, script, users, k, seed=c)
                     r.update(config=name, connections=c, rss_mb=rss_mb(service.proc.pid))
@@ -180,7 +184,7 @@ def report(rows: list[dict], args, info: dict, configs) -> str:
         f"- Model: {info['model']}.",
         f"- Requests: `POST /recommend {{\"user_id\": <random known user>, \"k\": {args.k}}}` (objective ctcvr: user "
         f"tower, {info['candidates']} candidates from the index, CTR/CVR heads); closed loop, {args.duration:g} s per "
-        "row after a 3 s warm-up; access log at `warning` (no line per request). Errors = non-2xx answers + socket "
+        f"row after a {args.warmup:g} s warm-up; access log at `warning` (no line per request). Errors = non-2xx answers + socket "
         "errors. RSS = resident memory of the service's processes after the row.",
         "- Configurations: " + "; ".join(f"`{n}` = {d} (`{' '.join(f)}`)" for n, f, d in configs) + ".",
         "",
@@ -192,6 +196,15 @@ def report(rows: list[dict], args, info: dict, configs) -> str:
         ratio = f"{r['rps'] / b['rps']:.2f}" if b else "n/a"
         lines.append(f"| {r['config']} | {r['connections']} | {r['rps']:,.0f} | {ratio} | {r['p50']:.2f} | "
                      f"{r['p99']:.2f} | {r['errors']} | {r['rss_mb']:,.0f} |")
+    default = {r["connections"]: r for r in rows if r["config"] == "batched"}
+    if 1 in default and 32 in default:
+        one, many = default[1], default[32]
+        lines += ["", "Targets (the issue), for the default configuration:", "",
+                  f"- 32 connections: ≥ 1000 requests/s, p99 ≤ 80 ms, zero errors: {many['rps']:,.0f} requests/s, "
+                  f"p99 {many['p99']:.1f} ms, {many['errors']} errors: "
+                  + ("met" if many["rps"] >= 1000 and many["p99"] <= 80 and many["errors"] == 0 else "**not met**"),
+                  f"- 1 connection: p50 ≤ 2 ms, p99 ≤ 5 ms: p50 {one['p50']:.2f} ms, p99 {one['p99']:.2f} ms: "
+                  + ("met" if one["p50"] <= 2 and one["p99"] <= 5 and one["errors"] == 0 else "**not met**")]
     return "\n".join(lines) + "\n"
 
 
@@ -219,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--items", type=int, default=1_000_000)
     p.add_argument("--interactions", type=int, default=2_000_000)
     p.add_argument("--connections", default="1,8,32")
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    p.add_argument("--warmup", type=int, default=3, help="seconds of load before each configuration's rows")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--configs", default=",".join(c[0] for c in CONFIGS), help="which configurations to run")
     p.add_argument("--out", type=Path, help="write the section into this file (e.g. docs/PERFORMANCE.md)")
@@ -233,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     from service.settings import Settings
 
     info = {"load_start": os.getloadavg()[0], "model": model, "candidates": Settings().candidates}
-    rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen)
+    rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,
+               args.warmup)
     info["load_end"] = os.getloadavg()[0]
     text = report(rows, args, info, chosen)
     print(text)

@@ -1,0 +1,62 @@
+"""The load benchmark's parsing and report; end to end against a real server when wrk is installed."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bench import load_bench
+
+WRK_OUTPUT = """Running 14s test @ http://127.0.0.1:18123/recommend
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    35.84ms   13.07ms 113.98ms   88.21%
+    Req/Sec     0.91k   221.47     1.29k    70.00%
+  Latency Distribution
+     50%   33.06ms
+     75%   39.12ms
+     90%   47.71ms
+     99%   91.43ms
+  12688 requests in 14.05s, 38.32MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:    903.00
+Transfer/sec:      2.73MB
+"""
+
+
+def test_wrk_output_is_parsed():
+    r = load_bench.parse_wrk(WRK_OUTPUT)
+    assert r == {"rps": 903.0, "requests": 12688, "p50": 33.06, "p99": 91.43, "errors": 7}
+    assert load_bench.ms("850us") == pytest.approx(0.85) and load_bench.ms("1.2s") == 1200.0
+
+
+def row(config, c, rps, p50, p99, errors=0):
+    return {"config": config, "connections": c, "rps": rps, "p50": p50, "p99": p99, "errors": errors, "rss_mb": 700.0}
+
+
+class Args:
+    argv, k, duration, warmup = [], 20, 10.0, 3.0
+
+
+def test_report_ratios_and_targets():
+    rows = [row("baseline", 1, 400, 2.4, 3.0), row("baseline", 32, 250, 120.0, 150.0),
+            row("batched", 1, 1000, 0.9, 1.1), row("batched", 32, 1100, 25.0, 90.0)]
+    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100}
+    text = load_bench.report(rows, Args(), info, load_bench.CONFIGS)
+    assert "| batched | 32 | 1,100 | 4.40 | 25.00 | 90.00 | 0 | 700 |" in text
+    assert "p99 90.0 ms, 0 errors: **not met**" in text  # p99 over 80 ms
+    assert "p50 0.90 ms, p99 1.10 ms: met" in text
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_end_to_end_on_the_seed_model(seed_artifacts, tmp_path):
+    out = tmp_path / "PERFORMANCE.md"
+    assert load_bench.main(["--artifacts", str(seed_artifacts), "--connections", "1,4", "--duration", "1",
+                            "--warmup", "1", "--configs", "unbatched,batched", "--out", str(out)]) == 0
+    table = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ")]
+    rows = {(cells[0].strip(), int(cells[1])): cells for cells in table[1:]}
+    assert set(rows) == {(c, n) for c in ("unbatched", "batched") for n in (1, 4)}
+    for cells in rows.values():
+        assert float(cells[2].replace(",", "")) > 0 and int(cells[6]) == 0  # requests served, no errors
