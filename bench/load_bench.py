@@ -184,8 +184,8 @@ def report(rows: list[dict], args, info: dict, configs) -> str:
         f"- Model: {info['model']}.",
         f"- Requests: `POST /recommend {{\"user_id\": <random known user>, \"k\": {args.k}}}` (objective ctcvr: user "
         f"tower, {info['candidates']} candidates from the index, CTR/CVR heads); closed loop, {args.duration:g} s per "
-        f"row after a {args.warmup:g} s warm-up; access log at `warning` (no line per request). Errors = non-2xx answers + socket "
-        "errors. RSS = resident memory of the service's processes after the row.",
+        f"row after a {args.warmup:g} s warm-up; access log at `warning` (no line per request). Errors = "
+        "non-2xx answers + socket errors. RSS = resident memory of the service's processes after the row.",
         "- Configurations: " + "; ".join(f"`{n}` = {d} (`{' '.join(f)}`)" for n, f, d in configs) + ".",
         "",
         "| configuration | connections | requests/s | ×baseline | p50 ms | p99 ms | errors | RSS MB |",
