@@ -39,7 +39,7 @@ quality: install
 
 # Every benchmark; each rewrites its own section of docs/PERFORMANCE.md.
 .PHONY: bench
-bench: bench-index bench-train bench-load
+bench: bench-index bench-train bench-load bench-index-trained
 
 # Index formats (flat, hnsw, ivf) at 100k and 1M items: build time, memory, latency, batched
 # throughput, recall@100; rewrites its own section of docs/PERFORMANCE.md. Takes minutes.
@@ -66,3 +66,12 @@ bench-load: install
 	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
 	  || { echo "bench-load needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
+
+# The index formats at 1M items on the load benchmark's trained model: its item embeddings,
+# queried with its users' embeddings; a section of its own. Needs bench-load's model.
+.PHONY: bench-index-trained
+bench-index-trained: install
+	version=$$(ls -1d var/bench/load/artifacts/2*/ 2>/dev/null | sort | tail -n 1); \
+	  test -n "$$version" || { echo "run make bench-load first (it trains the model)" >&2; exit 1; }; \
+	  $(BIN)/python -m bench.index_bench --sizes 1000000 --formats flat,hnsw,ivf --embeddings $${version%/} \
+	    --section index-bench-trained --out docs/PERFORMANCE.md

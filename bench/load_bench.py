@@ -218,8 +218,9 @@ def model_info(artifacts: Path) -> tuple[str, int]:
     index = json.loads((version_dir / "index" / "manifest.json").read_text())
     data = manifest["data"]
     text = (f"realistic simulator, {data['users']:,} users × {data['items']:,} items × {data['interactions']:,} "
-            f"exposures, default preset trained {len(manifest['history'])} epoch(s), {manifest['embedding_dim']}-d; "
-            f"index `{index.get('format', '?')}` over {index['count']:,} items")
+            f"exposures, default preset, {len(manifest['history'])} training epoch(s), "
+            f"{manifest['embedding_dim']}-d; `{index['kind']}` index over {index['count']:,} items, built in "
+            f"{index['build_seconds']:.0f} s")
     return text, data["users"]
 
 
