@@ -25,14 +25,21 @@ import tensorflow as tf  # noqa: E402
 from artifacts import store  # noqa: E402
 from artifacts.errors import ConfigError  # noqa: E402
 from artifacts.feature_store import save_table  # noqa: E402
-from artifacts.heads import sigmoid  # noqa: E402
 from artifacts.features import KEYS, Feature  # noqa: E402
+from artifacts.heads import sigmoid  # noqa: E402
+from model import multiworker  # noqa: E402
 from model.data import Dataset, load_dataset, split  # noqa: E402
 from model.heads import HeadsLayer  # noqa: E402
 from model.metrics import auc  # noqa: E402
-from model.retrieval import in_batch_softmax_loss  # noqa: E402
 from model.optim import SparseAdam  # noqa: E402
-from model.towers import build_encoder, build_tower, encode, fit_preprocessing, to_numpy_tower  # noqa: E402
+from model.retrieval import in_batch_softmax_loss  # noqa: E402
+from model.towers import (  # noqa: E402
+    build_encoder,
+    build_tower,
+    encode,
+    fit_preprocessing,
+    to_numpy_tower,
+)
 
 CVR_LOSSES = ("masked", "esmm")
 
@@ -253,13 +260,24 @@ def fit_all_preprocessing(ds: Dataset, train_positions: np.ndarray) -> dict[str,
     return prep
 
 
-def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None = None) -> tuple[Path, dict]:
-    """Train on `data_dir`, write a new version under `out_root`; returns (path, metrics)."""
+def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None = None,
+          distributed: bool = False) -> tuple[Path | None, dict]:
+    """Train on `data_dir`, write a new version under `out_root`; returns (path, metrics).
+
+    `distributed`: one of the workers TF_CONFIG names (model/multiworker.py); only the chief
+    writes the version, the others return None for the path.
+    """
     config = config or make_config("default")
+    cluster = multiworker.connect() if distributed else None  # first: collectives are set up at start
+    prefix = f"worker {cluster.index}/{cluster.workers}: " if cluster is not None else ""
+
+    def say(msg: str) -> None:  # each worker's lines say which worker wrote them
+        log(prefix + msg)
+
     keras.utils.set_random_seed(config.seed)
     ds = load_dataset(data_dir)
     spec = ds.spec
-    log(f"data: {len(ds.users)} users, {len(ds.items)} items, {len(ds.interactions)} interactions "
+    say(f"data: {len(ds.users)} users, {len(ds.items)} items, {len(ds.interactions)} interactions "
         f"({int(ds.interactions['click'].sum())} clicks, {int(ds.interactions['conversion'].sum())} conversions)")
     train_rows, test_rows = split(len(ds.interactions), config.test_size, config.seed)
     prep = fit_all_preprocessing(ds, train_rows)
@@ -278,8 +296,7 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     model(gather(users, [0]), gather(items, [0]))  # build the weights
     optimizer = SparseAdam(model.trainable_variables, config.learning_rate)
 
-    @tf.function(reduce_retracing=True)
-    def train_step(batch):
+    def step(batch):
         click, conversion = batch["click"], batch["conversion"]
         user_cols, item_cols = gather(users, batch["user"]), gather(items, batch["item"])
         if config.id_dropout > 0:
@@ -295,8 +312,16 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
                 retrieval_loss = in_batch_softmax_loss(u, v, batch["item"], batch["log_q"], click > 0,
                                                        config.temperature)
                 loss += config.retrieval_weight * retrieval_loss
-        optimizer.apply(tape.gradient(loss, model.trainable_variables))
+        grads = tape.gradient(loss, model.trainable_variables)
+        if cluster is not None:  # every worker applies the same averaged update
+            grads = multiworker.all_reduce_mean(grads)
+            ctr_loss, cvr_loss, retrieval_loss = multiworker.all_reduce_mean([ctr_loss, cvr_loss, retrieval_loss])
+        optimizer.apply(grads)
         return ctr_loss, cvr_loss, retrieval_loss
+
+    @tf.function(reduce_retracing=True)
+    def train_step(batch):
+        return step(batch) if cluster is None else cluster.strategy.run(step, args=(batch,))
 
     predict = make_predict(model, users, items)
     rng = np.random.default_rng(config.seed)
@@ -305,11 +330,15 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
         start = last_report = time.perf_counter()
         sums, batches, done = np.zeros(3), 0, 0
         for batch in train_set.batches(config.batch_size, rng):
+            if cluster is not None:
+                if len(batch["user"]) < config.batch_size:
+                    break  # a short last batch could leave a worker without rows: every worker skips it
+                batch = multiworker.shard(batch, cluster.index, cluster.workers)
             sums += [float(x) for x in train_step(batch)]
             batches, done = batches + 1, done + len(batch["user"])
             if time.perf_counter() - last_report > 10:
                 last_report = time.perf_counter()
-                log(f"epoch {epoch}/{config.epochs}: {done:,}/{len(train_set):,} rows, "
+                say(f"epoch {epoch}/{config.epochs}: {done:,}/{len(train_set):,} rows, "
                     f"{done / (last_report - start):,.0f} ex/s")
         seconds = time.perf_counter() - start
         val = held_out_metrics(predict(test_set))
@@ -319,7 +348,7 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
         if len(val_set):
             row["early_stopping_loss"] = validation_loss(predict(val_set))
         history.append(row)
-        log(f"epoch {epoch}/{config.epochs}  ctr_loss {row['ctr_loss']:.4f}  cvr_loss {row['cvr_loss']:.4f}  "
+        say(f"epoch {epoch}/{config.epochs}  ctr_loss {row['ctr_loss']:.4f}  cvr_loss {row['cvr_loss']:.4f}  "
             f"retrieval_loss {row['retrieval_loss']:.4f}  val ctr_auc {_fmt(val['ctr_auc'])}  "
             f"cvr_auc {_fmt(val['cvr_auc'])}  {row['examples_per_s']:,.0f} ex/s"
             + (f"  early-stopping loss {row['early_stopping_loss']:.4f}" if len(val_set) else ""))
@@ -327,17 +356,21 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
             if best is None or row["early_stopping_loss"] < best[1]:
                 best = (epoch, row["early_stopping_loss"], [w.numpy() for w in model.weights])
             elif epoch - best[0] >= config.patience:
-                log(f"early stop: no improvement since epoch {best[0]}")
+                say(f"early stop: no improvement since epoch {best[0]}")
                 break
     if best is not None:
         for w, value in zip(model.weights, best[2]):
             w.assign(value)
         history = history[:best[0]]
     metrics = {k: history[-1][f"val_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
+    if cluster is not None:
+        say(f"weights sha256 {multiworker.fingerprint(model.weights)}")
+        if not cluster.is_chief:
+            return None, metrics
 
     version = store.new_version_name()
     root = Path(out_root)
-    log(f"export: {root / version}")
+    say(f"export: {root / version}")
     with store.staged_dir(root / version) as tmp:
         for name, encoder in (("user", model.user_encoder), ("item", model.item_encoder)):
             tower = build_tower(f"{name}_tower", spec.tower(name), prep, encoder)

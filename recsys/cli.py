@@ -58,8 +58,11 @@ def cmd_train(args) -> None:
     config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
                          head_inputs=args.head_inputs, retrieval_weight=args.retrieval_weight)
-    path, metrics = train(args.data, args.out, config)
-    print(json.dumps({"version": path.name, "path": str(path), **metrics}))
+    path, metrics = train(args.data, args.out, config, distributed=args.distributed)
+    if path is None:  # a distributed run's non-chief worker: the chief wrote the version
+        print(json.dumps({"version": None, "path": None, **metrics}))
+    else:
+        print(json.dumps({"version": path.name, "path": str(path), **metrics}))
 
 
 def cmd_build_index(args) -> None:
@@ -153,6 +156,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--head-inputs", choices=["dot", "dot+product", "full"],
                    help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v")
     s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
+    s.add_argument("--distributed", action="store_true",
+                   help="one worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG; run the same "
+                        "command on every worker; only worker 0 writes the version")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")

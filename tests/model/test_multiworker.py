@@ -1,0 +1,92 @@
+"""`recsys train --distributed`: two worker processes on loopback train one model together."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from artifacts.errors import ConfigError
+from model import multiworker
+from tests.conftest import ROOT
+from tests.service.servers import free_port
+
+RECSYS = [sys.executable, "-m", "recsys"]
+
+
+def tf_config(ports: list[int], index: int) -> str:
+    return json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                       "task": {"type": "worker", "index": index}})
+
+
+@pytest.fixture(scope="module")
+def small_realistic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mw") / "data"
+    subprocess.run([*RECSYS, "simulate", "--profile", "realistic", "--users", "400", "--items", "300",
+                    "--interactions", "8000", "--out", str(out)], check=True, cwd=ROOT, capture_output=True)
+    return out
+
+
+def test_two_workers_train_one_model(small_realistic, tmp_path):
+    ports = [free_port(), free_port()]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    procs = [subprocess.Popen([*RECSYS, "train", "--data", str(small_realistic), "--out", str(tmp_path / f"out{i}"),
+                               "--epochs", "3", "--batch-size", "256", "--distributed"],
+                              cwd=ROOT, env={**env, "TF_CONFIG": tf_config(ports, i)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    try:
+        outputs = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for i, (p, (_, err)) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 0, f"worker {i}:\n{err[-3000:]}"
+    fingerprints, losses = [], []
+    for i, (out, err) in enumerate(outputs):
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert all(line.startswith(f"worker {i}/2: ") for line in lines), lines[:3]
+        fingerprints.append(re.search(r"weights sha256 ([0-9a-f]{64})", err).group(1))
+        losses.append([float(x) for x in re.findall(r"epoch \d+/3  ctr_loss ([\d.]+)", err)])
+        result = json.loads(out.strip().splitlines()[-1])
+        assert (result["version"] is None) == (i == 1)  # only the chief writes a version
+    assert fingerprints[0] == fingerprints[1]  # bit-identical weights: one model, trained together
+    assert losses[0] == losses[1] and len(losses[0]) == 3
+    assert losses[0][-1] < losses[0][0]  # the all-reduced click loss went down
+    assert len(list((tmp_path / "out0").iterdir())) == 1 and not (tmp_path / "out1").exists()
+
+
+def test_without_tf_config_it_is_one_line_and_exit_2(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    r = subprocess.run([*RECSYS, "train", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--distributed"],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("recsys: error: --distributed needs TF_CONFIG")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{not json", "TF_CONFIG is not a cluster spec"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "index in 0..0"),
+    ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, "task": {"type": "worker", "index": 0}}', "only `worker`"),
+    ('{"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}}', "non-empty list"),
+])
+def test_a_bad_tf_config_is_refused_with_the_reason(value, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        multiworker.read_tf_config({"TF_CONFIG": value})
+
+
+def test_read_tf_config_and_shard():
+    assert multiworker.read_tf_config({"TF_CONFIG": tf_config([1, 2, 3], 2)}) == (2, 3)
+    with pytest.raises(ConfigError):
+        multiworker.read_tf_config({})
+    batch = {"user": np.arange(10), "click": np.arange(10) % 2}
+    parts = [multiworker.shard(batch, i, 3) for i in range(3)]
+    assert sorted(np.concatenate([p["user"] for p in parts]).tolist()) == list(range(10))
+    assert parts[1]["user"].tolist() == [1, 4, 7]
