@@ -65,6 +65,21 @@ def connect() -> Cluster:
     return Cluster(tf.distribute.MultiWorkerMirroredStrategy(), index, workers)
 
 
+def check_same_data(cluster: Cluster, fingerprint: str) -> None:
+    """ConfigError unless every worker loaded the same data set: different files would give
+    different vocabularies, hence different weight shapes, and the collectives would hang."""
+    mine = tf.constant([int(fingerprint[:15], 16)], tf.int64)  # 60 bits of the data's sha256
+
+    @tf.function
+    def gather():
+        return cluster.strategy.run(lambda: tf.distribute.get_replica_context().all_gather(mine, axis=0))
+
+    everyone = gather().numpy().tolist()
+    if len(set(everyone)) != 1:
+        raise ConfigError(f"worker {cluster.index}: the workers loaded different data sets (fingerprints "
+                          f"{[format(f, '015x') for f in everyone]}); give every worker the same --data")
+
+
 def shard(batch: dict[str, np.ndarray], index: int, workers: int) -> dict[str, np.ndarray]:
     """This worker's rows of a global batch: rows index, index + workers, ..."""
     return {k: v[index::workers] for k, v in batch.items()}

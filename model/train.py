@@ -276,6 +276,8 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
 
     keras.utils.set_random_seed(config.seed)
     ds = load_dataset(data_dir)
+    if cluster is not None:
+        multiworker.check_same_data(cluster, ds.fingerprint)
     spec = ds.spec
     say(f"data: {len(ds.users)} users, {len(ds.items)} items, {len(ds.interactions)} interactions "
         f"({int(ds.interactions['click'].sum())} clicks, {int(ds.interactions['conversion'].sum())} conversions)")

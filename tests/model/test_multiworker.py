@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -40,8 +41,9 @@ def test_two_workers_train_one_model(small_realistic, tmp_path):
                               cwd=ROOT, env={**env, "TF_CONFIG": tf_config(ports, i)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i in range(2)]
+    deadline = time.monotonic() + 240  # one deadline for both: a hang costs 4 minutes, not 8
     try:
-        outputs = [p.communicate(timeout=240) for p in procs]
+        outputs = [p.communicate(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -61,6 +63,31 @@ def test_two_workers_train_one_model(small_realistic, tmp_path):
     assert losses[0] == losses[1] and len(losses[0]) == 3
     assert losses[0][-1] < losses[0][0]  # the all-reduced click loss went down
     assert len(list((tmp_path / "out0").iterdir())) == 1 and not (tmp_path / "out1").exists()
+
+
+def test_workers_with_different_data_are_refused(small_realistic, tmp_path):
+    other = tmp_path / "other"
+    subprocess.run([*RECSYS, "simulate", "--profile", "realistic", "--users", "400", "--items", "300",
+                    "--interactions", "8000", "--seed", "1", "--out", str(other)], check=True, cwd=ROOT,
+                   capture_output=True)
+    ports = [free_port(), free_port()]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    procs = [subprocess.Popen([*RECSYS, "train", "--data", str(data), "--out", str(tmp_path / f"out{i}"),
+                               "--distributed"], cwd=ROOT, env={**env, "TF_CONFIG": tf_config(ports, i)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, data in enumerate([small_realistic, other])]
+    deadline = time.monotonic() + 120
+    try:
+        outputs = [p.communicate(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for i, (p, (_, err)) in enumerate(zip(procs, outputs)):
+        assert p.returncode == 2, err[-2000:]
+        assert f"recsys: error: worker {i}: the workers loaded different data sets" in err
+    assert not (tmp_path / "out0").exists()
 
 
 def test_without_tf_config_it_is_one_line_and_exit_2(tmp_path):
