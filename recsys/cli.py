@@ -146,7 +146,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
     s.add_argument("--preset", choices=["default", "article"], default="default",
                    help="article: the blog article's model, as it was; default: retrieval loss, "
-                        "reordering heads, ESMM (the flags below override either)")
+                        "reordering heads, masked CVR loss, early stopping (the flags below override either)")
     s.add_argument("--epochs", type=_positive)
     s.add_argument("--batch-size", type=_positive)
     s.add_argument("--learning-rate", type=float)
