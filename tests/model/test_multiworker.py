@@ -25,23 +25,27 @@ def tf_config(ports: list[int], index: int) -> str:
                        "task": {"type": "worker", "index": index}})
 
 
-@pytest.fixture(scope="module")
-def small_realistic(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mw") / "data"
+def simulate(out, seed: int = 0):
     subprocess.run([*RECSYS, "simulate", "--profile", "realistic", "--users", "400", "--items", "300",
-                    "--interactions", "8000", "--out", str(out)], check=True, cwd=ROOT, capture_output=True)
+                    "--interactions", "8000", "--seed", str(seed), "--out", str(out)], check=True, cwd=ROOT,
+                   capture_output=True)
     return out
 
 
-def test_two_workers_train_one_model(small_realistic, tmp_path):
-    ports = [free_port(), free_port()]
+@pytest.fixture(scope="module")
+def small_realistic(tmp_path_factory):
+    return simulate(tmp_path_factory.mktemp("mw") / "data")
+
+
+def run_workers(datas, tmp_path, *args: str, timeout: float = 240) -> list[tuple[int, str, str]]:
+    """`recsys train --distributed` on loopback, worker i on datas[i]; (exit code, stdout, stderr) each."""
+    ports = [free_port() for _ in datas]
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    procs = [subprocess.Popen([*RECSYS, "train", "--data", str(small_realistic), "--out", str(tmp_path / f"out{i}"),
-                               "--epochs", "3", "--batch-size", "256", "--distributed"],
-                              cwd=ROOT, env={**env, "TF_CONFIG": tf_config(ports, i)},
+    procs = [subprocess.Popen([*RECSYS, "train", "--data", str(data), "--out", str(tmp_path / f"out{i}"),
+                               "--distributed", *args], cwd=ROOT, env={**env, "TF_CONFIG": tf_config(ports, i)},
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(2)]
-    deadline = time.monotonic() + 240  # one deadline for both: a hang costs 4 minutes, not 8
+             for i, data in enumerate(datas)]
+    deadline = time.monotonic() + timeout  # one deadline for all: a hang costs `timeout`, not a multiple
     try:
         outputs = [p.communicate(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
     finally:
@@ -49,10 +53,14 @@ def test_two_workers_train_one_model(small_realistic, tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    for i, (p, (_, err)) in enumerate(zip(procs, outputs)):
-        assert p.returncode == 0, f"worker {i}:\n{err[-3000:]}"
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+
+
+def test_two_workers_train_one_model(small_realistic, tmp_path):
+    results = run_workers([small_realistic] * 2, tmp_path, "--epochs", "3", "--batch-size", "256")
     fingerprints, losses = [], []
-    for i, (out, err) in enumerate(outputs):
+    for i, (code, out, err) in enumerate(results):
+        assert code == 0, f"worker {i}:\n{err[-3000:]}"
         lines = [line for line in err.splitlines() if line.strip()]
         assert all(line.startswith(f"worker {i}/2: ") for line in lines), lines[:3]
         fingerprints.append(re.search(r"weights sha256 ([0-9a-f]{64})", err).group(1))
@@ -66,26 +74,9 @@ def test_two_workers_train_one_model(small_realistic, tmp_path):
 
 
 def test_workers_with_different_data_are_refused(small_realistic, tmp_path):
-    other = tmp_path / "other"
-    subprocess.run([*RECSYS, "simulate", "--profile", "realistic", "--users", "400", "--items", "300",
-                    "--interactions", "8000", "--seed", "1", "--out", str(other)], check=True, cwd=ROOT,
-                   capture_output=True)
-    ports = [free_port(), free_port()]
-    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    procs = [subprocess.Popen([*RECSYS, "train", "--data", str(data), "--out", str(tmp_path / f"out{i}"),
-                               "--distributed"], cwd=ROOT, env={**env, "TF_CONFIG": tf_config(ports, i)},
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i, data in enumerate([small_realistic, other])]
-    deadline = time.monotonic() + 120
-    try:
-        outputs = [p.communicate(timeout=max(1.0, deadline - time.monotonic())) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-    for i, (p, (_, err)) in enumerate(zip(procs, outputs)):
-        assert p.returncode == 2, err[-2000:]
+    other = simulate(tmp_path / "other", seed=1)
+    for i, (code, _, err) in enumerate(run_workers([small_realistic, other], tmp_path, timeout=120)):
+        assert code == 2, err[-2000:]
         assert f"recsys: error: worker {i}: the workers loaded different data sets" in err
     assert not (tmp_path / "out0").exists()
 
