@@ -55,3 +55,23 @@ def test_embedding_gradient_in_a_real_step_is_sparse():
     opt.apply(grads)
     changed = np.flatnonzero(np.any(emb.embeddings.numpy() != before, axis=1))
     assert changed.tolist() == [3, 7]
+
+
+def test_sparse_rows_can_use_adagrad_while_dense_weights_keep_adam():
+    rng = np.random.default_rng(1)
+    table = tf.Variable(np.ones((5, 2), np.float32))
+    dense0 = rng.normal(size=(2,)).astype(np.float32)
+    dense = tf.Variable(dense0)
+    opt = SparseAdam([table, dense], learning_rate=0.01, adagrad_lr=0.2, adagrad_initial=0.1)
+    steps = [(np.array([[1.0, -2.0], [0.5, 0.5]], np.float32), [2, 2]),  # row 2 twice: summed
+             (np.array([[3.0, 1.0]], np.float32), [2])]
+    dense_grads = [rng.normal(size=(2,)).astype(np.float32) for _ in steps]
+    for (values, rows), g in zip(steps, dense_grads):
+        opt.apply([tf.IndexedSlices(tf.constant(values), tf.constant(rows), tf.constant([5, 2])), tf.constant(g)])
+    acc, x = np.full(2, 0.1, np.float32), np.ones(2, np.float32)
+    for g in (np.array([1.5, -1.5], np.float32), np.array([3.0, 1.0], np.float32)):
+        acc = acc + g * g
+        x = x - 0.2 * g / np.sqrt(acc)
+    out = table.numpy()
+    assert np.allclose(out[2], x, atol=1e-6) and np.allclose(out[[0, 1, 3, 4]], 1.0)
+    assert np.allclose(dense.numpy(), adam_reference(dense0, dense_grads), atol=1e-5)
