@@ -18,18 +18,27 @@ import tensorflow as tf
 
 
 class SparseAdam:
+    """`tables[i]`: variable i is an embedding table, updated by Adagrad when `adagrad_lr` is set
+    (it then keeps one accumulator instead of Adam's two moments); everything else gets Adam."""
+
     def __init__(self, variables, learning_rate: float = 1e-3, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-7, adagrad_lr: float | None = None, adagrad_initial: float = 0.1):
+                 epsilon: float = 1e-7, adagrad_lr: float | None = None, tables: list[bool] | None = None,
+                 adagrad_initial: float = 0.1):
         # A keras.Variable wraps a tf.Variable in `.value`; scatter updates need the latter.
         self.variables = [v if isinstance(v, tf.Variable) else v.value for v in variables]
         self.lr, self.b1, self.b2, self.eps = learning_rate, beta_1, beta_2, epsilon
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.variables]
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.adagrad_lr = adagrad_lr
+        adagrad = [adagrad_lr is not None and bool(t) for t in (tables or [False] * len(self.variables))]
+
+        def state(value, wanted):
+            return [tf.Variable(tf.fill(tf.shape(v), value), trainable=False) if w else None
+                    for v, w in zip(self.variables, wanted)]
+
+        self.m = state(0.0, [not a for a in adagrad])
+        self.v = state(0.0, [not a for a in adagrad])
         # Adagrad's accumulator starts at Keras' initial_accumulator_value, so first steps are bounded.
-        self.acc = ([tf.Variable(tf.fill(tf.shape(v), adagrad_initial), trainable=False) for v in self.variables]
-                    if adagrad_lr is not None else [None] * len(self.variables))
+        self.acc = state(adagrad_initial, adagrad)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def apply(self, grads) -> None:
         """One update; `grads` in the order of the variables given at construction."""
@@ -52,6 +61,9 @@ class SparseAdam:
                 m.scatter_update(tf.IndexedSlices(m_rows, rows))
                 v.scatter_update(tf.IndexedSlices(v_rows, rows))
                 var.scatter_sub(tf.IndexedSlices(lr * m_rows / (tf.sqrt(v_rows) + self.eps), rows))
+            elif acc is not None:
+                acc.assign_add(tf.square(g))
+                var.assign_sub(self.adagrad_lr * g / tf.sqrt(acc))
             else:
                 m.assign(self.b1 * m + (1.0 - self.b1) * g)
                 v.assign(self.b2 * v + (1.0 - self.b2) * tf.square(g))

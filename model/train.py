@@ -304,9 +304,11 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
                      build_encoder("item", spec.tower("item"), prep, **encoder_args),
                      HeadsLayer(config.head_inputs, config.head_hidden))
     model(gather(users, [0]), gather(items, [0]))  # build the weights
+    tables = {id(w) for encoder in (model.user_encoder, model.item_encoder) for layer in encoder.layers
+              if isinstance(layer, keras.layers.Embedding) for w in layer.trainable_weights}
     optimizer = SparseAdam(model.trainable_variables, config.learning_rate,
                            adagrad_lr=config.embedding_learning_rate if config.embedding_optimizer == "adagrad"
-                           else None)
+                           else None, tables=[id(w) in tables for w in model.trainable_variables])
 
     def step(batch):
         click, conversion = batch["click"], batch["conversion"]

@@ -62,7 +62,7 @@ def test_sparse_rows_can_use_adagrad_while_dense_weights_keep_adam():
     table = tf.Variable(np.ones((5, 2), np.float32))
     dense0 = rng.normal(size=(2,)).astype(np.float32)
     dense = tf.Variable(dense0)
-    opt = SparseAdam([table, dense], learning_rate=0.01, adagrad_lr=0.2, adagrad_initial=0.1)
+    opt = SparseAdam([table, dense], learning_rate=0.01, adagrad_lr=0.2, tables=[True, False], adagrad_initial=0.1)
     steps = [(np.array([[1.0, -2.0], [0.5, 0.5]], np.float32), [2, 2]),  # row 2 twice: summed
              (np.array([[3.0, 1.0]], np.float32), [2])]
     dense_grads = [rng.normal(size=(2,)).astype(np.float32) for _ in steps]
@@ -75,3 +75,4 @@ def test_sparse_rows_can_use_adagrad_while_dense_weights_keep_adam():
     out = table.numpy()
     assert np.allclose(out[2], x, atol=1e-6) and np.allclose(out[[0, 1, 3, 4]], 1.0)
     assert np.allclose(dense.numpy(), adam_reference(dense0, dense_grads), atol=1e-5)
+    assert opt.m[0] is None and opt.acc[1] is None  # a table keeps one accumulator, not two moments
