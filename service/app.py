@@ -4,7 +4,9 @@ The model loads in a background thread at start-up: /healthz answers at once, /r
 turns 200 when the recommender is loaded, and /recommend answers 503 until then. Reloads
 swap the recommender reference (service/state.py); /readyz turns 503 again once shutdown
 starts. Middleware, outermost first: request id + access log + metrics, body limits,
-backpressure on /recommend.
+backpressure on /recommend. /recommend hands its query to the micro-batcher
+(service/batcher.py) and awaits its own answer; the handlers are async, so no request
+waits for a thread-pool slot.
 """
 
 from __future__ import annotations
