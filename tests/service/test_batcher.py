@@ -73,6 +73,15 @@ def test_an_error_fails_its_own_query_and_a_crash_fails_only_its_batch():
         batcher.close()
 
 
+def test_a_wrong_number_of_results_fails_the_batch_instead_of_hanging():
+    batcher = MicroBatcher(lambda model, queries: list(queries)[1:], max_batch=8, max_delay=0.05)
+    try:
+        out = run_all(batcher, [("m", 1), ("m", 2)])  # every batch gets one result too few
+        assert all(isinstance(r, RuntimeError) and "results for a batch of" in str(r) for r in out)
+    finally:
+        batcher.close()
+
+
 def test_a_lone_request_does_not_wait_for_the_delay():
     model = Model()
     batcher = MicroBatcher(model, max_batch=32, max_delay=2.0)
