@@ -70,22 +70,11 @@ def load_embeddings(path: str | Path) -> np.ndarray:
 
 
 def user_queries(version_dir: str | Path, n: int, seed: int = 0) -> np.ndarray | None:
-    """Embeddings (n, D) of n random stored users through a model version's user tower, or None
-    when `version_dir` is not a model version (an embeddings file or an index dir)."""
-    import json
+    """Embeddings of n random stored users of a model version (None if it is not one): the
+    queries `build-index` checks its recall with (index/recall.py)."""
+    from index.recall import user_vectors
 
-    from artifacts.feature_store import FeatureStore
-    from artifacts.features import FeatureSpec
-    from artifacts.numpy_tower import NumpyTower
-
-    version_dir = Path(version_dir)
-    manifest = version_dir / "manifest.json"
-    if not (manifest.is_file() and (version_dir / "user_tower").is_dir()):
-        return None
-    spec = FeatureSpec.from_list(json.loads(manifest.read_text())["features"], where=str(manifest))
-    users = FeatureStore.load(version_dir / "users.parquet", spec.tower("user"), "user")
-    rows = np.random.default_rng(seed).choice(len(users), size=min(n, len(users)), replace=False)
-    return np.ascontiguousarray(NumpyTower.load(version_dir / "user_tower")(users.rows(rows)), dtype=np.float32)
+    return user_vectors(version_dir, n, seed)
 
 
 def _is_unit(x: np.ndarray) -> bool:

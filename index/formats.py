@@ -55,8 +55,11 @@ def ivf_nlist(n: int) -> int:
     return max(1, min(int(IVF_LISTS_PER_SQRT_N * math.sqrt(n)), n // IVF_MIN_POINTS_PER_LIST))
 
 
+DEFAULT_SEED = 1234       # k-means initialisation and training sample
+
+
 def build(kind: str, vectors: np.ndarray, hnsw_m: int = 32, ef_construction: int = 40,
-          nlist: int | None = None, train_size: int | None = None, seed: int = 1234) -> faiss.Index:
+          nlist: int | None = None, train_size: int | None = None, seed: int = DEFAULT_SEED) -> faiss.Index:
     """An inner-product index over `vectors` (N, D) float32, rows in input order.
 
     Uses FAISS's OpenMP threads (faiss.omp_set_num_threads) for training and adding.

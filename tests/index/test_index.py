@@ -73,3 +73,32 @@ def test_corrupted_index_is_refused(seed_artifacts, tmp_path):
         f.write(b"\x00garbage")
     with pytest.raises(ArtifactError, match="checksum"):
         Searcher(copy)
+
+
+def test_recall_against_exact_search_can_tell_a_bad_index(vectors):
+    from index import recall
+
+    items, queries = vectors
+    truth = recall.exact_top_k(items, queries, 20)
+    exact = formats.build("flat", items)
+    assert recall.recall_at_k(exact, queries, truth) == 1.0
+    coarse = formats.build("ivf", items)
+    formats.set_search_params(coarse, nprobe=1)
+    assert recall.recall_at_k(coarse, queries, truth) < 0.9  # one list of ~50 misses neighbours
+
+
+def test_build_index_records_its_recall_and_retrains_an_ivf_that_falls_short(seed_artifacts, tmp_path):
+    import shutil
+
+    from index.build_index import RECALL_ATTEMPTS, build_index
+
+    version = store.resolve(seed_artifacts, need_index=True)
+    root = tmp_path / "artifacts"
+    shutil.copytree(version, root / version.name, ignore=shutil.ignore_patterns("index"))
+    build_index(root, version.name, kind="ivf", min_recall=1.01)  # unreachable: every attempt is made
+    manifest = json.loads((root / version.name / "index" / "manifest.json").read_text())
+    assert manifest["build_attempts"] == RECALL_ATTEMPTS and manifest["recall_queries"] == 100
+    assert 0.0 < manifest["recall_at_100"] <= 1.0
+    build_index(root, version.name, kind="ivf")  # a small catalogue: every list is probed, recall 1
+    manifest = json.loads((root / version.name / "index" / "manifest.json").read_text())
+    assert manifest["recall_at_100"] == 1.0 and manifest["build_attempts"] == 1
