@@ -16,7 +16,9 @@ On simulated data with a saved world (truth) also:
     true_ndcg@50_by_<obj>  the catalogue ranked by <obj> (the objective, and ctr), gains =
                        the true pCTCVR of each item
 Baselines get the same metrics: popularity (click counts; smoothed item CTR/CVR),
-random, and the oracle (true probabilities). `index` compares the ANN index with exact
+random, the oracle (true probabilities) and, for pointwise metrics only, `bayes`: the
+posterior mean of a learner that knows every item and the world's equations and infers
+each user from their training rows (model/bayes.py). `index` compares the ANN index with exact
 search: recall@K of its top-K against the exact top-K by similarity.
 """
 
@@ -34,6 +36,7 @@ from artifacts.heads import Heads
 from artifacts.towers import Tower
 from model.data import load_dataset, split
 from model.metrics import auc, recall_ndcg_at_k
+
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """(B, N) -> (B, min(k, N)) column indices, best first."""
@@ -101,6 +104,19 @@ class RandomScorer:
 
     def rank(self, user_ids: np.ndarray, objective: str) -> np.ndarray:
         return self.rng.uniform(size=(len(user_ids), self.n_items))
+
+
+class BayesScorer:
+    """model/bayes.py's posterior means; pointwise only (a posterior over the whole catalogue
+    per user costs samples × items)."""
+
+    def __init__(self, world, train: pd.DataFrame):
+        from model.bayes import BayesPredictor
+
+        self.predictor = BayesPredictor(world, train)
+
+    def pointwise(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        return self.predictor.predict(rows["user_id"].to_numpy(), rows["item_id"].to_numpy())
 
 
 class OracleScorer:
@@ -227,6 +243,10 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)
         if world is not None:
+            from model.bayes import available
+
+            if available(world) and len(train):
+                scorers["bayes"] = BayesScorer(world, train)
             scorers["oracle"] = OracleScorer(world, truth_rows, catalogue.ids)
 
     result = {
@@ -239,7 +259,10 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     }
     for name, scorer in scorers.items():
         metrics = _pointwise_metrics(*scorer.pointwise(rows), rows, truth_rows)
-        metrics.update(_ranking_metrics(scorer, users, positives, seen, catalogue, ks, objective, world))
+        if hasattr(scorer, "rank"):
+            metrics.update(_ranking_metrics(scorer, users, positives, seen, catalogue, ks, objective, world))
+        if isinstance(scorer, BayesScorer):
+            metrics.update(scorer.predictor.diagnostics())
         if name == "model":
             result.update(metrics)
         else:

@@ -87,12 +87,20 @@ def targets(name: str, results: dict) -> list[str]:
     """The issue's quality targets, checked against this run's numbers."""
     ev = results["default"]["eval"]
     base = ev.get("baselines", {})
-    rows = []
+    rows, notes = [], []
     if name == "realistic" and "oracle" in base:
-        o = base["oracle"]
+        o, bayes = base["oracle"], base.get("bayes")
         for m in ("cvr_auc", "ctcvr_auc"):
             gap = o[m] - ev[m]
-            rows.append((f"{m} within 0.03 of the oracle", f"{ev[m]:.4f} vs {o[m]:.4f} (gap {gap:.4f})", gap <= 0.03))
+            measured = f"{ev[m]:.4f} vs {o[m]:.4f} (gap {gap:.4f})"
+            if bayes:
+                reachable = o[m] - bayes[m]
+                measured += f"; bayes {bayes[m]:.4f} (gap {reachable:.4f})"
+                if reachable > 0.03:
+                    notes.append(f"`bayes` itself is {reachable:.4f} from the oracle on {m}: on this data no "
+                                 "learner can be expected to meet that target; what remains for the model is its "
+                                 f"distance to `bayes`, {bayes[m] - ev[m]:.4f}.")
+            rows.append((f"{m} within 0.03 of the oracle", measured, gap <= 0.03))
         a, b = ev["true_ndcg@50_by_ctcvr"], ev["true_ndcg@50_by_ctr"]
         rows.append(("ranking by ctcvr beats ranking by ctr on true-pCTCVR NDCG@50", f"{a:.4f} vs {b:.4f}", a > b))
         esmm = results.get("default, ESMM CVR loss", {}).get("eval", {})
@@ -106,7 +114,7 @@ def targets(name: str, results: dict) -> list[str]:
         return []
     out = ["| target | measured | met |", "|---|---|---|"]
     out += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in rows]
-    return out
+    return out + ([""] + notes if notes else [])
 
 
 def plots(name: str, results: dict, out: Path) -> list[str]:
@@ -132,6 +140,8 @@ def plots(name: str, results: dict, out: Path) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for label, ev in _columns(results).items():
+        if "recall@1" not in ev:
+            continue  # pointwise-only references (bayes)
         ax.plot(KS, [ev[f"recall@{k}"] for k in KS], marker="o", label=label)
     ax.set(title=f"{name}: recall@K", xlabel="K", ylabel="recall", xscale="log")
     ax.grid(alpha=0.3)
@@ -175,7 +185,11 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
              "Configurations: `article` is the blog article's model (relu towers, heads on u·v only, masked "
              "CVR loss, 10 epochs); `default` is `recsys train`'s default preset; the third column is the default "
              "with the ESMM loss. Baselines: popularity (ranks by training clicks; probabilities are smoothed item "
-             "CTR/CVR), random, and on simulated data the oracle (the true probabilities).", "",
+             "CTR/CVR), random, and on simulated data the oracle (the true probabilities) and `bayes` (pointwise "
+             "metrics only): the posterior mean of a learner that knows the world's equations and every item's "
+             "parameters and infers each user's hidden taste, price sensitivity and propensity from the user's "
+             "training rows (model/bayes.py). The oracle knows what no learner can; `bayes` is the best a learner "
+             "could do with this data, so the distance between the two is set by the data, not the model.", "",
              "Metrics (see `recsys evaluate --help` and model/evaluate.py): AUCs on the held-out rows "
              "(`cvr_auc` on clicked rows, `cvr_auc_all` against the simulator's would-convert-if-clicked label on "
              "every row); recall/NDCG@K of the held-out positives over the whole catalogue; `true_ndcg@50_by_X` "
@@ -192,6 +206,11 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
         checks = targets(name, results)
         if checks:
             lines += ["Targets:", ""] + checks + [""]
+        bayes = ev.get("baselines", {}).get("bayes")
+        if bayes:
+            lines += [f"`bayes` importance sampling: {bayes['samples']:,} prior draws, effective sample size "
+                      f"median {bayes['ess_median']:,.0f}, 5th percentile {bayes['ess_p5']:,.0f} (evaluated users).",
+                      ""]
         idx = ev.get("index")
         if idx:
             lines += [f"ANN index ({idx['kind']}) recall against exact search: " +

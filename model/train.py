@@ -3,7 +3,8 @@
 Losses (per batch of exposures, logits a = CTR, b = CVR):
     ctr     mean BCE(click, a) over all rows
     masked  mean BCE(conversion, b) over clicked rows only (the article; selection-biased)
-    esmm    mean BCE(conversion, sigmoid(a) * sigmoid(b)) over all rows (pCTCVR, Ma et al. 2018)
+    esmm    BCE(conversion, sigmoid(a) * sigmoid(b)) summed over all rows (pCTCVR, Ma et al.
+            2018), divided by the number of clicked rows as the masked loss is
 """
 
 from __future__ import annotations
@@ -143,7 +144,11 @@ def losses(ctr_logit, cvr_logit, click, conversion, cvr_loss: str):
         # log pCTCVR and log(1 - pCTCVR) in log space: the product of two sigmoids underflows.
         log_p = tf.math.log_sigmoid(ctr_logit) + tf.math.log_sigmoid(cvr_logit)
         log_not_p = tf.math.log1p(-tf.exp(tf.minimum(log_p, -1e-7)))
-        cvr = -tf.reduce_mean(conversion * log_p + (1.0 - conversion) * log_not_p)
+        per_row = -(conversion * log_p + (1.0 - conversion) * log_not_p)
+        # Per click, like the masked loss: a mean over all rows would weight conversions
+        # 1/CTR (~13x here) less than the masked loss does, and early stopping then keeps
+        # an undertrained CVR head.
+        cvr = tf.reduce_sum(per_row) / tf.maximum(tf.reduce_sum(click), 1.0)
     return ctr, cvr
 
 

@@ -59,6 +59,9 @@ T0, SPAN = 1_700_000_000, 90 * 86400   # timestamps: 90 days from 2023-11-14, in
 
 # Truth constants (see the module docstring).
 PARAMS = {"a0": -3.0, "tau": 4.0, "beta": 0.8, "c0": -1.9, "kappa": 0.9, "eta": 1.0}
+# What a user's features leave open: taste noise N(0, I / DIM) before normalising,
+# log price sensitivity N(0, PRICE_SENS_NOISE^2), propensity N(0, CONV_BIAS_NOISE^2).
+PRICE_SENS_NOISE, CONV_BIAS_NOISE = 0.35, 0.4
 FILE = "world.npz"
 
 
@@ -100,6 +103,11 @@ class World:
     item_log_price: np.ndarray   # (I,) log price minus its catalogue mean
     item_quality: np.ndarray     # (I,)
     params: dict = field(default_factory=lambda: dict(PARAMS))
+    # What the user's features imply before the noise (model/bayes.py's prior); absent in
+    # worlds written before they were kept.
+    user_taste_centre: np.ndarray | None = None      # (U, DIM) taste before noise and normalising
+    user_price_sens_base: np.ndarray | None = None   # (U,) s_u before its log-normal noise
+    user_conv_bias_base: np.ndarray | None = None    # (U,) c_u before its noise
 
     @property
     def n_users(self) -> int:
@@ -225,11 +233,12 @@ def make_world(n_users: int, n_items: int, seed: int = 0) -> tuple[World, pd.Dat
     device = np.searchsorted(np.cumsum(DEVICE_SHARE), g.random(n_users) * 0.999999)
     age = np.clip(np.rint(g.normal(38, 12, n_users)), 18, 75).astype(np.int64)
     age_z = (age - 38.0) / 12.0
-    user_taste = _unit(region_centres[region] + 0.5 * age_z[:, None] * age_dir + 0.3 * device_dirs[device]
-                       + g.standard_normal((n_users, DIM)) / np.sqrt(DIM)).astype(np.float32)
-    price_sens = (np.asarray(DEVICE_PRICE_SENSITIVITY)[device] * np.exp(-0.25 * age_z)
-                  * np.exp(0.35 * g.standard_normal(n_users)))
-    conv_bias = region_conv[region] + 0.4 * g.standard_normal(n_users)
+    taste_centre = region_centres[region] + 0.5 * age_z[:, None] * age_dir + 0.3 * device_dirs[device]
+    user_taste = _unit(taste_centre + g.standard_normal((n_users, DIM)) / np.sqrt(DIM)).astype(np.float32)
+    sens_base = np.asarray(DEVICE_PRICE_SENSITIVITY)[device] * np.exp(-0.25 * age_z)
+    price_sens = sens_base * np.exp(PRICE_SENS_NOISE * g.standard_normal(n_users))
+    conv_base = region_conv[region]
+    conv_bias = conv_base + CONV_BIAS_NOISE * g.standard_normal(n_users)
     activity = np.exp(1.0 * g.standard_normal(n_users))
 
     # items
@@ -255,7 +264,8 @@ def make_world(n_users: int, n_items: int, seed: int = 0) -> tuple[World, pd.Dat
         user_conv_bias=conv_bias.astype(np.float32), user_activity=activity / activity.sum(),
         item_taste=item_taste, item_pop_z=pop_z.astype(np.float32), item_popularity=weight / weight.sum(),
         item_log_price=(np.log(price) - np.log(price).mean()).astype(np.float32),
-        item_quality=quality.astype(np.float32))
+        item_quality=quality.astype(np.float32), user_taste_centre=taste_centre.astype(np.float32),
+        user_price_sens_base=sens_base.astype(np.float32), user_conv_bias_base=conv_base.astype(np.float32))
     users = pd.DataFrame({"user_id": np.arange(1, n_users + 1), "age": age,
                           "region": np.asarray(REGIONS)[region], "device": np.asarray(DEVICES)[device]})
     width = len(str(n_brands - 1))
