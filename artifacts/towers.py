@@ -7,7 +7,6 @@ numerics.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,16 +15,14 @@ import numpy as np
 from artifacts.errors import ArtifactError
 from artifacts.features import Feature
 from artifacts.numpy_tower import embed_table
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from artifacts.tensorflow_import import import_tensorflow
 
 
 class Tower:
     """`tower(columns)` -> embeddings (B, D) float32."""
 
     def __init__(self, path: Path, features: tuple[Feature, ...]):
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         self._tf = tf
         self.features = features
         try:

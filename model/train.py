@@ -9,15 +9,15 @@ Losses (per batch of exposures, logits a = CTR, b = CVR):
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from artifacts.tensorflow_import import import_tensorflow  # noqa: E402
 
+import_tensorflow()  # first, so the loader's chatter is filtered
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
