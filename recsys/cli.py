@@ -177,7 +177,8 @@ def parser() -> argparse.ArgumentParser:
                    help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service)")
     s.add_argument("--max-users", type=_positive, default=2000,
                    help="rank the catalogue for at most this many users (a fixed random sample)")
-    s.add_argument("--no-baselines", action="store_true", help="skip popularity, random and oracle")
+    s.add_argument("--no-baselines", action="store_true",
+                   help="skip the baselines (popularity, random; oracle and bayes on simulated data)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("report", help="train and evaluate on the benchmark data sets; write docs/QUALITY.md")
