@@ -24,6 +24,7 @@ search: recall@K of its top-K against the exact top-K by similarity.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,8 @@ from artifacts.heads import Heads
 from artifacts.towers import Tower
 from model.data import load_dataset, split
 from model.metrics import auc, recall_ndcg_at_k
+
+BAYES_MAX_USERS = 100_000
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -245,8 +248,12 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
         if world is not None:
             from model.bayes import available
 
-            if available(world) and len(train):
+            n_users = rows["user_id"].nunique()
+            if available(world) and len(train) and n_users <= BAYES_MAX_USERS:
                 scorers["bayes"] = BayesScorer(world, train)
+            elif available(world) and len(train):
+                print(f"evaluate: bayes reference skipped: {n_users:,} users in the evaluation rows "
+                      f"(at most {BAYES_MAX_USERS:,}; it costs about a millisecond per user)", file=sys.stderr)
             scorers["oracle"] = OracleScorer(world, truth_rows, catalogue.ids)
 
     result = {
