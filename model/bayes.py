@@ -33,7 +33,7 @@ class BayesPredictor:
         """train: the training rows (user_id, item_id, click, conversion)."""
         if not available(world):
             raise ValueError("this world.npz has no user priors (simulate it again)")
-        self.world, self.p = world, world.params
+        self.world = world
         rng = np.random.default_rng(seed)
         self.noise = rng.standard_normal((samples, DIM)).astype(np.float32) / np.sqrt(DIM)
         self.sens_noise = np.exp(PRICE_SENS_NOISE * rng.standard_normal(samples))
@@ -54,15 +54,11 @@ class BayesPredictor:
 
     def _probs(self, u: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(samples, n) p_click and p_conversion of user row u under each prior draw."""
-        w, p = self.world, self.p
-        taste = _unit(w.user_taste_centre[u] + self.noise)
-        aff = taste @ w.item_taste[items].T
+        w = self.world
+        aff = _unit(w.user_taste_centre[u] + self.noise) @ w.item_taste[items].T
         sens = w.user_price_sens_base[u] * self.sens_noise
         bias = w.user_conv_bias_base[u] + self.conv_noise
-        pc = sigmoid(p["a0"] + p["tau"] * aff + p["beta"] * w.item_pop_z[items])
-        pv = sigmoid(p["c0"] + bias[:, None] - sens[:, None] * w.item_log_price[items]
-                     + p["kappa"] * w.item_quality[items] + p["eta"] * aff)
-        return pc, pv
+        return sigmoid(w.click_logit(aff, items)), sigmoid(w.conv_logit(aff, items, bias[:, None], sens[:, None]))
 
     def _weights(self, u: int) -> np.ndarray:
         lo, hi = np.searchsorted(self.train_u, [u, u + 1])

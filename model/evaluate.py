@@ -248,12 +248,13 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
         if world is not None:
             from model.bayes import available
 
-            n_users = rows["user_id"].nunique()
-            if available(world) and len(train) and n_users <= BAYES_MAX_USERS:
-                scorers["bayes"] = BayesScorer(world, train)
-            elif available(world) and len(train):
-                print(f"evaluate: bayes reference skipped: {n_users:,} users in the evaluation rows "
-                      f"(at most {BAYES_MAX_USERS:,}; it costs about a millisecond per user)", file=sys.stderr)
+            if available(world) and len(train):
+                n_users = rows["user_id"].nunique()
+                if n_users <= BAYES_MAX_USERS:
+                    scorers["bayes"] = BayesScorer(world, train)
+                else:
+                    print(f"evaluate: bayes reference skipped: {n_users:,} users in the evaluation rows (at most "
+                          f"{BAYES_MAX_USERS:,}; it costs about a millisecond per user)", file=sys.stderr)
             scorers["oracle"] = OracleScorer(world, truth_rows, catalogue.ids)
 
     result = {

@@ -141,19 +141,21 @@ class World:
                                          self.item_taste[i[s:s + chunk]])
         return out
 
-    def _click_logit(self, aff, i):
+    # The truth equations, the one place they are written. Arguments broadcast: aff (..., n),
+    # items i (n,), the user's propensity `bias` and price sensitivity `sens` (..., 1) or (n,).
+    def click_logit(self, aff, i):
         p = self.params
         return p["a0"] + p["tau"] * aff + p["beta"] * self.item_pop_z[i]
 
-    def _conv_logit(self, aff, u, i):
+    def conv_logit(self, aff, i, bias, sens):
         p = self.params
-        return (p["c0"] + self.user_conv_bias[u] - self.user_price_sens[u] * self.item_log_price[i]
+        return (p["c0"] + bias - sens * self.item_log_price[i]
                 + p["kappa"] * self.item_quality[i] + p["eta"] * aff)
 
     def _probs(self, u: np.ndarray, i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         aff = self._affinity(u, i)
-        return (sigmoid(self._click_logit(aff, i)).astype(np.float32),
-                sigmoid(self._conv_logit(aff, u, i)).astype(np.float32))
+        return (sigmoid(self.click_logit(aff, i)).astype(np.float32),
+                sigmoid(self.conv_logit(aff, i, self.user_conv_bias[u], self.user_price_sens[u])).astype(np.float32))
 
     # ---- truth on ids ------------------------------------------------------------------
     def _pairs(self, user_ids, item_ids) -> tuple[np.ndarray, np.ndarray]:
@@ -166,12 +168,13 @@ class World:
     def p_click(self, user_ids, item_ids) -> np.ndarray:
         """True click probability of each (user, item) pair (vectorised)."""
         u, i = self._pairs(user_ids, item_ids)
-        return sigmoid(self._click_logit(self._affinity(u, i), i)).astype(np.float32)
+        return sigmoid(self.click_logit(self._affinity(u, i), i)).astype(np.float32)
 
     def p_conversion(self, user_ids, item_ids) -> np.ndarray:
         """True conversion probability given a click."""
         u, i = self._pairs(user_ids, item_ids)
-        return sigmoid(self._conv_logit(self._affinity(u, i), u, i)).astype(np.float32)
+        aff = self._affinity(u, i)
+        return sigmoid(self.conv_logit(aff, i, self.user_conv_bias[u], self.user_price_sens[u])).astype(np.float32)
 
     def p_ctcvr(self, user_ids, item_ids) -> np.ndarray:
         """True probability that an exposure converts: p_click * p_conversion."""
@@ -185,15 +188,12 @@ class World:
             raise ValueError(f"what must be ctr, cvr or ctcvr, not {what!r}")
         u = _indices(user_ids, self.n_users, "user").ravel()
         i = np.arange(self.n_items) if item_ids is None else _indices(item_ids, self.n_items, "item").ravel()
-        p = self.params
         aff = self.user_taste[u] @ self.item_taste[i].T
         out = None
         if what in ("ctr", "ctcvr"):
-            out = sigmoid(p["a0"] + p["tau"] * aff + p["beta"] * self.item_pop_z[i][None, :])
+            out = sigmoid(self.click_logit(aff, i))
         if what in ("cvr", "ctcvr"):
-            conv = sigmoid(p["c0"] + self.user_conv_bias[u][:, None]
-                           - np.outer(self.user_price_sens[u], self.item_log_price[i])
-                           + p["kappa"] * self.item_quality[i][None, :] + p["eta"] * aff)
+            conv = sigmoid(self.conv_logit(aff, i, self.user_conv_bias[u][:, None], self.user_price_sens[u][:, None]))
             out = conv if out is None else out * conv
         return out.astype(np.float32)
 
