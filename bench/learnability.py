@@ -77,8 +77,6 @@ def equations(data: Path, test_size: float, seed: int) -> dict[str, dict[str, fl
     from model.world import World, sigmoid
 
     world, ds = World.load(data), load_dataset(data)
-    if world.user_conv_bias_base is None:
-        raise SystemExit(f"learnability: {data}/world.npz predates the stored feature priors; simulate again")
     _, test = split(len(ds.interactions), test_size, seed)
     rows = ds.interactions.iloc[test]
     u, i = rows["user_id"].astype(int).to_numpy() - 1, rows["item_id"].astype(int).to_numpy() - 1
@@ -107,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from model.train import make_config, train
+    from model.world import World
+
+    if World.load(args.data).user_conv_bias_base is None:
+        print(f"learnability: {args.data}/world.npz predates the stored feature priors: simulate it again",
+              file=sys.stderr)
+        return 2
 
     work = args.out or Path(tempfile.mkdtemp(prefix="recsys-learnability-"))
     try:
