@@ -222,7 +222,7 @@ def test_metrics_in_prometheus_format(client):
                  'recsys_requests_total{method="POST",route="/admin/reload",status="401"} ',
                  'recsys_reloads_total{outcome="failed"} '):
         assert line in text, line
-    # 20 items from max(k, candidates=100) candidates over 200 items: 80 over-fetched each time.
+    # 20 items from max(k, candidates=200) candidates over 200 items: 180 over-fetched each time.
     assert 'recsys_candidates_overfetched_bucket{le="50.0"} 0.0' in text
 
 
