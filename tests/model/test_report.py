@@ -1,6 +1,6 @@
 """The report's target checks, on made-up evaluations."""
 
-from model.report import table, targets
+from model.report import learnability_section, table, targets
 
 
 def results(bayes_ctcvr):
@@ -31,3 +31,25 @@ def test_pointwise_only_columns_show_dashes():
     lines = table(r).splitlines()
     assert lines[0] == "| metric | default | default, ESMM CVR loss | oracle | bayes |"
     assert "| recall@10 | 0.1000 | – | – | – |" in lines
+
+
+def learned(revealed_cvr):
+    return {"revealed": {"ctr_auc": 0.75, "cvr_auc": revealed_cvr, "ctcvr_auc": 0.83},
+            "equations": {"ctr_auc": 0.77, "cvr_auc": 0.82, "ctcvr_auc": 0.845},
+            "oracle": {"ctr_auc": 0.77, "cvr_auc": 0.84, "ctcvr_auc": 0.855}}
+
+
+def test_the_learnability_table_sits_beside_the_default_and_names_targets_out_of_reach():
+    r = results(0.83)
+    r["default"]["eval"]["ctr_auc"] = 0.67
+    lines = learnability_section(r, learned(0.80))
+    assert "| cvr_auc | 0.8000 | 0.8000 | 0.8200 | 0.8400 |" in lines
+    assert "| ctr_auc | 0.6700 | 0.7500 | 0.7700 | 0.7700 |" in lines
+    text = "\n".join(lines)
+    assert "the model's cvr_auc is still 0.0400 from the oracle (the equations on the same inputs: 0.0200)" in text
+    assert "ctcvr_auc is still" not in text  # 0.025 from the oracle: within the target
+    assert "cvr_auc is still" not in "\n".join(learnability_section(r, learned(0.815)))
+    blind = learned(0.80)
+    blind["equations"]["cvr_auc"] = 0.80
+    assert "0.0400): the inputs themselves leave the 0.03 target out of reach." in "\n".join(
+        learnability_section(r, blind))

@@ -1,13 +1,14 @@
-"""bench/learnability.py: the revealed copy holds the world's parameters, and the equations'
-oracle is the world's own truth on the held-out rows."""
+"""model/learnability.py and its bench: the revealed copy holds the world's parameters, and
+the equations' oracle is the world's own truth on the held-out rows."""
 
 import json
 
 import numpy as np
 import pytest
 
-from bench.learnability import equations, main, reveal
+from bench.learnability import main
 from model.data import load_dataset, split
+from model.learnability import equations, has_priors, reveal
 from model.metrics import auc
 from model.world import World
 from tests.conftest import recsys
@@ -55,6 +56,10 @@ def test_it_trains_both_copies_and_prints_json(realistic, capsys):
     for name in ("observed", "revealed"):
         assert set(result[name]) == {"ctr_auc", "cvr_auc", "ctcvr_auc"}
         assert all(0.0 < x < 1.0 for x in result[name].values())
+
+
+def test_has_priors(realistic, tmp_path):
+    assert has_priors(realistic) and not has_priors(tmp_path)
 
 
 def test_a_directory_without_a_world_is_one_line_and_exit_2(tmp_path, capsys):

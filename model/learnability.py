@@ -1,0 +1,87 @@
+"""What the model loses to learning, and what its inputs lack, on simulated data.
+
+The default preset is trained on a copy of a realistic data set whose features are the
+world's hidden parameters (`reveal`): no ids; every user's taste vector beside the user's
+own features (region, age, device); every item's taste vector, quality, log price and
+popularity. The model then lacks only what no data reveals at the default density: each
+user's own deviation in propensity and price sensitivity from what the features imply.
+
+`equations` applies the truth equations to those same inputs: the best any model of them
+can do. The distance from the revealed model to `equations` is what the model loses to
+estimation from the clicks alone; from `equations` to the oracle, what the inputs lack.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from artifacts.features import FeatureSpec
+from model.data import load_dataset, split
+from model.metrics import auc
+from model.world import World, sigmoid
+
+
+def has_priors(data: str | Path) -> bool:
+    """Whether `data` holds a world.npz that stores what each user's features imply."""
+    path = Path(data) / "world.npz"
+    return path.is_file() and World.load(path).user_conv_bias_base is not None
+
+
+def reveal(data: Path, out: Path) -> None:
+    """A copy of `data` whose features are the world's parameters (no id features)."""
+    world, ds = World.load(data), load_dataset(data)
+    out.mkdir(parents=True, exist_ok=True)
+    keep = [f for f in ds.spec.tower("user") if f.kind != "id"]
+    rows = [{"name": f.name, "tower": "user", "kind": f.kind,
+             **({"embedding_dim": f.embedding_dim} if f.embedding_dim else {})} for f in keep]
+    users = ds.users[["user_id"] + [f.name for f in keep]].copy()
+    items = ds.items[["item_id"]].copy()
+    u, i = users["user_id"].astype(int).to_numpy() - 1, items["item_id"].astype(int).to_numpy() - 1
+    for k in range(world.user_taste.shape[1]):
+        users[f"true_user_taste_{k}"] = world.user_taste[u, k]
+        items[f"true_item_taste_{k}"] = world.item_taste[i, k]
+        rows += [{"name": f"true_user_taste_{k}", "tower": "user", "kind": "numeric"},
+                 {"name": f"true_item_taste_{k}", "tower": "item", "kind": "numeric"}]
+    for name, values in (("true_quality", world.item_quality), ("true_log_price", world.item_log_price),
+                         ("true_popularity", world.item_pop_z)):
+        items[name] = np.asarray(values)[i]
+        rows.append({"name": name, "tower": "item", "kind": "numeric"})
+    users.to_csv(out / "users.csv", index=False)
+    items.to_csv(out / "items.csv", index=False)
+    ds.interactions.to_csv(out / "interactions.csv", index=False)
+    FeatureSpec.from_list(rows).dump(out / "features.toml")
+    shutil.copy(Path(data) / "world.npz", out / "world.npz")
+
+
+def equations(data: Path, test_size: float, seed: int) -> dict[str, dict]:
+    """Held-out AUCs of the truth equations on the revealed inputs, and of the oracle."""
+    world, ds = World.load(data), load_dataset(data)
+    _, test = split(len(ds.interactions), test_size, seed)
+    rows = ds.interactions.iloc[test]
+    u, i = rows["user_id"].astype(int).to_numpy() - 1, rows["item_id"].astype(int).to_numpy() - 1
+    click, conversion = rows["click"].to_numpy(), rows["conversion"].to_numpy()
+    clicked = click == 1
+    aff = world._affinity(u, i)
+    p_click = sigmoid(world.click_logit(aff, i))
+    out = {}
+    for name, bias, sens in (("equations", world.user_conv_bias_base, world.user_price_sens_base),
+                             ("oracle", world.user_conv_bias, world.user_price_sens)):
+        p_conv = sigmoid(world.conv_logit(aff, i, bias[u], sens[u]))
+        out[name] = {"ctr_auc": auc(click, p_click), "cvr_auc": auc(conversion[clicked], p_conv[clicked]),
+                     "ctcvr_auc": auc(conversion, p_click * p_conv)}
+    out = {k: {m: round(float(x), 4) for m, x in v.items()} for k, v in out.items()}
+    return out | {"held_out": {"rows": int(len(test)), "clicks": int(clicked.sum())}}
+
+
+def learnability(data: Path, work: Path, config) -> dict[str, dict]:
+    """Train `config` on the revealed copy of `data` (under `work`); its held-out AUCs beside
+    `equations` and the oracle, on the split `config` defines."""
+    from model.train import train
+
+    reveal(Path(data), Path(work) / "revealed")
+    _, metrics = train(Path(work) / "revealed", Path(work) / "artifacts-revealed", config)
+    revealed = {k: round(float(v), 4) for k, v in metrics.items()}
+    return {"revealed": revealed} | equations(Path(data), config.test_size, config.seed)
