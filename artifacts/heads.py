@@ -5,9 +5,11 @@ Each head is a small MLP over a user vector u and an item vector v. Its input is
     dot+product  [u·v, u⊙v]          can reorder candidates
     full         [u·v, u⊙v, u, v]    also sees each side alone, so user- and item-level
                                      effects (a user's propensity, an item's price or
-                                     quality) need not be squeezed into the interaction The Keras twin used in training lives in
-model/heads.py; a parity test keeps the two equal. Numpy because a few hundred
-candidates cost microseconds here and a TensorFlow call costs a millisecond.
+                                     quality) need not be squeezed into the interaction
+
+The Keras twin used in training lives in model/heads.py; a parity test keeps the two equal.
+Numpy because a few hundred candidates cost microseconds here and a TensorFlow call costs a
+millisecond.
 """
 
 from __future__ import annotations
