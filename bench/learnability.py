@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, type=Path, help="a realistic simulator output (holds world.npz)")
     ap.add_argument("--out", type=Path, help="work directory (default: a temporary one, removed after)")
     args = ap.parse_args(argv)
-    from model.learnability import has_priors, learnability
+    from model.learnability import has_priors, learnability, rounded
 
     if not (args.data / "world.npz").is_file():
         print(f"learnability: {args.data}/world.npz not found: give a `recsys simulate --profile realistic` output",
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = make_config("default")
         _, metrics = train(args.data, work / "artifacts-observed", config)
-        result = {"observed": {k: round(float(v), 4) for k, v in metrics.items()}}
+        result = {"observed": rounded(metrics)}
         result |= learnability(args.data, work, config)
     finally:
         if args.out is None:

@@ -13,31 +13,33 @@ estimation from the clicks alone; from `equations` to the oracle, what the input
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from artifacts.features import FeatureSpec
-from model.data import load_dataset, split
+from model.bayes import available
+from model.data import Dataset, load_dataset, split
 from model.metrics import auc
-from model.world import World, sigmoid
+from model.world import FILE, World, sigmoid
 
 
 def has_priors(data: str | Path) -> bool:
     """Whether `data` holds a world.npz that stores what each user's features imply."""
-    path = Path(data) / "world.npz"
-    return path.is_file() and World.load(path).user_conv_bias_base is not None
+    path = Path(data) / FILE
+    return path.is_file() and available(World.load(path))
 
 
-def reveal(data: Path, out: Path) -> None:
-    """A copy of `data` whose features are the world's parameters (no id features)."""
-    world, ds = World.load(data), load_dataset(data)
+def rounded(metrics: dict) -> dict[str, float]:
+    return {k: round(float(v), 4) for k, v in metrics.items()}
+
+
+def reveal(world: World, ds: Dataset, out: Path) -> None:
+    """A copy of data set `ds` (simulated as `world`) in `out`, whose features are the
+    world's parameters (no id features)."""
     out.mkdir(parents=True, exist_ok=True)
-    keep = [f for f in ds.spec.tower("user") if f.kind != "id"]
-    rows = [{"name": f.name, "tower": "user", "kind": f.kind,
-             **({"embedding_dim": f.embedding_dim} if f.embedding_dim else {})} for f in keep]
-    users = ds.users[["user_id"] + [f.name for f in keep]].copy()
+    rows = [f for f in ds.spec.to_list() if f["tower"] == "user" and f["kind"] != "id"]
+    users = ds.users[["user_id"] + [f["name"] for f in rows]].copy()
     items = ds.items[["item_id"]].copy()
     u, i = users["user_id"].astype(int).to_numpy() - 1, items["item_id"].astype(int).to_numpy() - 1
     for k in range(world.user_taste.shape[1]):
@@ -53,12 +55,11 @@ def reveal(data: Path, out: Path) -> None:
     items.to_csv(out / "items.csv", index=False)
     ds.interactions.to_csv(out / "interactions.csv", index=False)
     FeatureSpec.from_list(rows).dump(out / "features.toml")
-    shutil.copy(Path(data) / "world.npz", out / "world.npz")
+    world.save(out)
 
 
-def equations(data: Path, test_size: float, seed: int) -> dict[str, dict]:
+def equations(world: World, ds: Dataset, test_size: float, seed: int) -> dict[str, dict]:
     """Held-out AUCs of the truth equations on the revealed inputs, and of the oracle."""
-    world, ds = World.load(data), load_dataset(data)
     _, test = split(len(ds.interactions), test_size, seed)
     rows = ds.interactions.iloc[test]
     u, i = rows["user_id"].astype(int).to_numpy() - 1, rows["item_id"].astype(int).to_numpy() - 1
@@ -72,7 +73,7 @@ def equations(data: Path, test_size: float, seed: int) -> dict[str, dict]:
         p_conv = sigmoid(world.conv_logit(aff, i, bias[u], sens[u]))
         out[name] = {"ctr_auc": auc(click, p_click), "cvr_auc": auc(conversion[clicked], p_conv[clicked]),
                      "ctcvr_auc": auc(conversion, p_click * p_conv)}
-    out = {k: {m: round(float(x), 4) for m, x in v.items()} for k, v in out.items()}
+    out = {k: rounded(v) for k, v in out.items()}
     return out | {"held_out": {"rows": int(len(test)), "clicks": int(clicked.sum())}}
 
 
@@ -81,7 +82,7 @@ def learnability(data: Path, work: Path, config) -> dict[str, dict]:
     `equations` and the oracle, on the split `config` defines."""
     from model.train import train
 
-    reveal(Path(data), Path(work) / "revealed")
+    world, ds = World.load(data), load_dataset(data)
+    reveal(world, ds, Path(work) / "revealed")
     _, metrics = train(Path(work) / "revealed", Path(work) / "artifacts-revealed", config)
-    revealed = {k: round(float(v), 4) for k, v in metrics.items()}
-    return {"revealed": revealed} | equations(Path(data), config.test_size, config.seed)
+    return {"revealed": rounded(metrics)} | equations(world, ds, config.test_size, config.seed)

@@ -23,8 +23,9 @@ def realistic(tmp_path_factory):
 
 
 def test_the_revealed_copy_holds_the_worlds_parameters_and_no_ids(realistic, tmp_path):
-    reveal(realistic, tmp_path / "revealed")
-    world, original, revealed = World.load(realistic), load_dataset(realistic), load_dataset(tmp_path / "revealed")
+    world, original = World.load(realistic), load_dataset(realistic)
+    reveal(world, original, tmp_path / "revealed")
+    revealed = load_dataset(tmp_path / "revealed")
     assert not [f for f in revealed.spec.features if f.kind == "id"]
     items = revealed.items.set_index(revealed.items["item_id"].astype(int))
     taste = items[[f"true_item_taste_{k}" for k in range(world.item_taste.shape[1])]].to_numpy()
@@ -38,8 +39,8 @@ def test_the_revealed_copy_holds_the_worlds_parameters_and_no_ids(realistic, tmp
 
 
 def test_the_equations_oracle_is_the_worlds_truth_on_the_held_out_rows(realistic):
-    result = equations(realistic, test_size=0.2, seed=42)
     world, ds = World.load(realistic), load_dataset(realistic)
+    result = equations(world, ds, test_size=0.2, seed=42)
     rows = ds.interactions.iloc[split(len(ds.interactions), 0.2, 42)[1]]
     clicked = rows[rows["click"] == 1]
     truth = world.p_conversion(clicked["user_id"].astype(int), clicked["item_id"].astype(int))
