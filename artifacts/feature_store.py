@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artifacts.errors import ArtifactError
-from artifacts.features import KEYS, Feature
+from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.features import KEYS, Feature
 
 
 def to_columns(frame: pd.DataFrame, features: tuple[Feature, ...]) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from artifacts.errors import DataError
+from recsys.artifacts.errors import DataError
 
 TOWERS = ("user", "item")
 KINDS = ("id", "categorical", "numeric")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from artifacts.errors import ArtifactError
+from recsys.artifacts.errors import ArtifactError
 
 INPUTS = ("dot", "dot+product", "full")
 ACTIVATIONS = {"linear": lambda x: x, "relu": lambda x: np.maximum(x, 0.0)}

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from artifacts.errors import ArtifactError
-from artifacts.heads import ACTIVATIONS
+from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.heads import ACTIVATIONS
 
 EPSILON = 1e-7  # keras.backend.epsilon(), the floor of the standard deviation
 

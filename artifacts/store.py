@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from artifacts.errors import ArtifactError
+from recsys.artifacts.errors import ArtifactError
 
 MANIFEST = "manifest.json"
 INDEX_DIR = "index"

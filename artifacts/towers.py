@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from artifacts.errors import ArtifactError
-from artifacts.features import Feature
-from artifacts.numpy_tower import embed_table
-from artifacts.tensorflow_import import import_tensorflow
+from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.features import Feature
+from recsys.artifacts.numpy_tower import embed_table
+from recsys.artifacts.tensorflow_import import import_tensorflow
 
 
 class Tower:

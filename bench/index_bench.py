@@ -36,7 +36,7 @@ import numpy as np
 
 from bench import vectors as vec
 from bench.sections import markers, write_section
-from index import formats
+from recsys.index import formats
 
 SECTION = "index-bench"
 START, END = markers(SECTION)

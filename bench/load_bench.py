@@ -211,7 +211,7 @@ def report(rows: list[dict], args, info: dict, configs) -> str:
 def model_info(artifacts: Path) -> tuple[str, int]:
     import json
 
-    from artifacts import store
+    from recsys.artifacts import store
 
     version_dir = store.resolve(artifacts, None, need_index=True)
     manifest = json.loads((version_dir / "manifest.json").read_text())
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [c for c in CONFIGS if c[0] in args.configs.split(",")]
     artifacts = args.artifacts or prepare(args.work, args.users, args.items, args.interactions)
     model, users = model_info(artifacts)
-    from service.settings import Settings
+    from recsys.service.settings import Settings
 
     info = {"load_start": os.getloadavg()[0], "model": model, "candidates": Settings().candidates}
     rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,

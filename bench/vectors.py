@@ -72,7 +72,7 @@ def load_embeddings(path: str | Path) -> np.ndarray:
 def user_queries(version_dir: str | Path, n: int, seed: int = 0) -> np.ndarray | None:
     """Embeddings of n random stored users of a model version (None if it is not one): the
     queries `build-index` checks its recall with (index/recall.py)."""
-    from index.recall import user_vectors
+    from recsys.index.recall import user_vectors
 
     return user_vectors(version_dir, n, seed)
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from artifacts import store
-from artifacts.errors import RecsysError
-from artifacts.feature_store import FeatureStore
-from artifacts.features import FeatureSpec
-from artifacts.towers import Tower
-from index import formats, recall
+from recsys.artifacts import store
+from recsys.artifacts.errors import RecsysError
+from recsys.artifacts.feature_store import FeatureStore
+from recsys.artifacts.features import FeatureSpec
+from recsys.artifacts.towers import Tower
+from recsys.index import formats, recall
 
 RECALL_QUERIES = 500   # users whose exact top 100 is computed at build time (~3 s at 1M items)
 RECALL_K = 100

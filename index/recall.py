@@ -13,9 +13,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from artifacts.feature_store import FeatureStore
-from artifacts.features import FeatureSpec
-from artifacts.numpy_tower import NumpyTower
+from recsys.artifacts.feature_store import FeatureStore
+from recsys.artifacts.features import FeatureSpec
+from recsys.artifacts.numpy_tower import NumpyTower
 
 
 def user_vectors(version_dir: str | Path, n: int, seed: int = 0) -> np.ndarray | None:

@@ -7,9 +7,9 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from artifacts import store
-from artifacts.errors import ArtifactError
-from index import formats
+from recsys.artifacts import store
+from recsys.artifacts.errors import ArtifactError
+from recsys.index import formats
 
 
 class Searcher:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artifacts.errors import DataError
-from artifacts.features import KEYS, FeatureSpec
+from recsys.artifacts.errors import DataError
+from recsys.artifacts.features import KEYS, FeatureSpec
 
 LABELS = ("click", "conversion")
 

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artifacts import store
-from artifacts.feature_store import FeatureStore, to_columns
-from artifacts.features import FeatureSpec
-from artifacts.heads import Heads
-from artifacts.towers import Tower
-from model.data import load_dataset, split
-from model.metrics import auc, recall_ndcg_at_k
+from recsys.artifacts import store
+from recsys.artifacts.feature_store import FeatureStore, to_columns
+from recsys.artifacts.features import FeatureSpec
+from recsys.artifacts.heads import Heads
+from recsys.artifacts.towers import Tower
+from recsys.model.data import load_dataset, split
+from recsys.model.metrics import auc, recall_ndcg_at_k
 
 BAYES_MAX_USERS = 100_000
 
@@ -114,7 +114,7 @@ class BayesScorer:
     per user costs samples × items)."""
 
     def __init__(self, world, train: pd.DataFrame):
-        from model.bayes import BayesPredictor
+        from recsys.model.bayes import BayesPredictor
 
         self.predictor = BayesPredictor(world, train)
 
@@ -148,7 +148,7 @@ def load_truth(directory: Path):
     """(world, per-row truth) of a simulated data set, or (None, None)."""
     if not (directory / "truth.parquet").is_file():
         return None, None
-    from model.world import World
+    from recsys.model.world import World
 
     return World.load(directory), pd.read_parquet(directory / "truth.parquet")
 
@@ -200,7 +200,7 @@ def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks
 def _ann_recall(version_dir: Path, scorer: ModelScorer, users: np.ndarray, ks) -> dict | None:
     if not (version_dir / store.INDEX_DIR / store.MANIFEST).is_file():
         return None
-    from index.searcher import Searcher
+    from recsys.index.searcher import Searcher
 
     searcher = Searcher(version_dir / store.INDEX_DIR)
     u = scorer.user_vecs(users)
@@ -246,7 +246,7 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)
         if world is not None:
-            from model.bayes import available
+            from recsys.model.bayes import available
 
             if available(world) and len(train):
                 n_users = rows["user_id"].nunique()

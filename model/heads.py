@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from artifacts.heads import INPUTS, Heads
+from recsys.artifacts.heads import INPUTS, Heads
 
 
 class HeadsLayer(keras.layers.Layer):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from artifacts.errors import ConfigError
+from recsys.artifacts.errors import ConfigError
 
 
 @dataclass

@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from artifacts import store
-from model.evaluate import evaluate
-from model.train import make_config, train
+from recsys.artifacts import store
+from recsys.model.evaluate import evaluate
+from recsys.model.train import make_config, train
 
 KS = (1, 5, 10, 20, 50, 100)
 CONFIGS = {
@@ -48,7 +48,7 @@ def run_dataset(name: str, data: Path, work: Path, configs: dict, **train_overri
         version, _ = train(data, work / f"{name}-{label.replace(' ', '').replace(',', '-')}", config)
         seconds = time.perf_counter() - start
         if label == "default":
-            from index.build_index import build_index
+            from recsys.index.build_index import build_index
 
             build_index(version.parent, version.name)
         log(f"{name}: evaluating {label}")
@@ -189,8 +189,8 @@ def machine() -> str:
 
 
 def report(out: Path, movielens: Path | None = None, work: Path | None = None, command: str = "make quality") -> Path:
-    from model.learnability import has_priors, learnability
-    from model.simulate import simulate
+    from recsys.model.learnability import has_priors, learnability
+    from recsys.model.simulate import simulate
 
     out = Path(out)
     images = out / "quality"
@@ -208,7 +208,7 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
         learned["realistic"] = learnability(data, work / "learnability", make_config("default"))
 
     if movielens is not None:
-        from model.movielens import convert
+        from recsys.model.movielens import convert
 
         data = work / "movielens"
         log("converting MovieLens")

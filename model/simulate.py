@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artifacts.errors import ConfigError
-from artifacts.features import KEYS, Feature, FeatureSpec
+from recsys.artifacts.errors import ConfigError
+from recsys.artifacts.features import KEYS, Feature, FeatureSpec
 
 SEED_SPEC = FeatureSpec((
     Feature("user_id", "user", "id", 8),
@@ -141,7 +141,7 @@ def simulate_realistic(out: Path, users: int | None = None, items: int | None = 
                        interactions: int | None = None, seed: int | None = None,
                        rename: dict[str, str] | None = None, feature_prefix: str | None = None,
                        fmt: str = "auto", progress: bool = True) -> dict:
-    from model.world import PARAMS, exposures, log, make_world
+    from recsys.model.world import PARAMS, exposures, log, make_world
 
     cfg = {k: v if v is not None else REALISTIC_DEFAULTS[k]
            for k, v in (("users", users), ("items", items), ("interactions", interactions), ("seed", seed))}

@@ -13,8 +13,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from artifacts.features import Feature
-from artifacts.numpy_tower import NumpyTower
+from recsys.artifacts.features import Feature
+from recsys.artifacts.numpy_tower import NumpyTower
 
 
 def fit_preprocessing(features: tuple[Feature, ...], frame: pd.DataFrame) -> dict[str, dict]:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from artifacts.tensorflow_import import import_tensorflow  # noqa: E402
+from recsys.artifacts.tensorflow_import import import_tensorflow  # noqa: E402
 
 import_tensorflow()  # first, so the loader's chatter is filtered
 import keras  # noqa: E402
@@ -23,18 +23,18 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from artifacts import store  # noqa: E402
-from artifacts.errors import ConfigError  # noqa: E402
-from artifacts.feature_store import save_table  # noqa: E402
-from artifacts.features import KEYS, Feature  # noqa: E402
-from artifacts.heads import sigmoid  # noqa: E402
-from model import multiworker  # noqa: E402
-from model.data import Dataset, load_dataset, split  # noqa: E402
-from model.heads import HeadsLayer  # noqa: E402
-from model.metrics import auc  # noqa: E402
-from model.optim import SparseAdam  # noqa: E402
-from model.retrieval import in_batch_softmax_loss  # noqa: E402
-from model.towers import (  # noqa: E402
+from recsys.artifacts import store  # noqa: E402
+from recsys.artifacts.errors import ConfigError  # noqa: E402
+from recsys.artifacts.feature_store import save_table  # noqa: E402
+from recsys.artifacts.features import KEYS, Feature  # noqa: E402
+from recsys.artifacts.heads import sigmoid  # noqa: E402
+from recsys.model import multiworker  # noqa: E402
+from recsys.model.data import Dataset, load_dataset, split  # noqa: E402
+from recsys.model.heads import HeadsLayer  # noqa: E402
+from recsys.model.metrics import auc  # noqa: E402
+from recsys.model.optim import SparseAdam  # noqa: E402
+from recsys.model.retrieval import in_batch_softmax_loss  # noqa: E402
+from recsys.model.towers import (  # noqa: E402
     build_encoder,
     build_tower,
     encode,

@@ -36,7 +36,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_simulate(args) -> None:
-    from model.simulate import simulate
+    from recsys.model.simulate import simulate
 
     summary = simulate(args.profile, Path(args.out), users=args.users, items=args.items,
                        interactions=args.interactions, seed=args.seed, feature_prefix=args.feature_prefix,
@@ -45,7 +45,7 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from model.movielens import convert
+    from recsys.model.movielens import convert
 
     summary = convert(args.ratings_dir, args.out, negatives=args.negatives, seed=args.seed,
                       sampling=args.sampling, fmt=args.format)
@@ -53,7 +53,7 @@ def cmd_convert(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from model.train import make_config, train
+    from recsys.model.train import make_config, train
 
     config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
@@ -66,25 +66,25 @@ def cmd_train(args) -> None:
 
 
 def cmd_build_index(args) -> None:
-    from index.build_index import build_index
+    from recsys.index.build_index import build_index
 
     path = build_index(args.artifacts, args.version, args.index)
     print(json.dumps({"index": str(path)}))
 
 
 def cmd_evaluate(args) -> None:
-    from model.evaluate import evaluate
+    from recsys.model.evaluate import evaluate
 
     print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
                               max_users=args.max_users, baselines=not args.no_baselines), indent=2))
 
 
 def cmd_report(args) -> None:
-    from model.report import report
+    from recsys.model.report import report
 
     movielens = Path(args.movielens) if args.movielens else None
     if movielens is not None and not movielens.is_dir():
-        from artifacts.errors import DataError
+        from recsys.artifacts.errors import DataError
 
         raise DataError(f"{movielens}: MovieLens directory not found")
     print(json.dumps({"report": str(report(Path(args.out), movielens, args.work))}))
@@ -93,9 +93,9 @@ def cmd_report(args) -> None:
 def cmd_serve(args) -> None:
     from pydantic import ValidationError
 
-    from artifacts.errors import ConfigError
-    from service.server import serve
-    from service.settings import Settings
+    from recsys.artifacts.errors import ConfigError
+    from recsys.service.server import serve
+    from recsys.service.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items()
                  if k in Settings.model_fields and v is not None}
@@ -235,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from artifacts.errors import RecsysError
+    from recsys.artifacts.errors import RecsysError
 
     try:
         args.func(args)

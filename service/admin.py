@@ -14,8 +14,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from service.errors import NotFound, Unauthorized
-from service.schemas import ErrorResponse
+from recsys.service.errors import NotFound, Unauthorized
+from recsys.service.schemas import ErrorResponse
 
 bearer = HTTPBearer(auto_error=False, description="RECSYS_ADMIN_TOKEN")
 

@@ -21,20 +21,20 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service import admin
-from service.batcher import Arrivals, MicroBatcher
-from service.errors import InvalidRequest, NotReady, UnknownUser, install
-from service.limits import Backpressure, BodyLimit
-from service.observability import Metrics, RequestContext, annotate
-from service.recommender import Query, Recommender, Scored
-from service.schemas import (
+from recsys.service import admin
+from recsys.service.batcher import Arrivals, MicroBatcher
+from recsys.service.errors import InvalidRequest, NotReady, UnknownUser, install
+from recsys.service.limits import Backpressure, BodyLimit
+from recsys.service.observability import Metrics, RequestContext, annotate
+from recsys.service.recommender import Query, Recommender, Scored
+from recsys.service.schemas import (
     ErrorResponse,
     Objective,
     RecommendRequest,
     RecommendResponse,
 )
-from service.settings import Settings
-from service.state import State, load_recommender
+from recsys.service.settings import Settings
+from recsys.service.state import State, load_recommender
 
 log = logging.getLogger("recsys.service")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 
-from service.batcher import Arrivals
-from service.errors import InvalidRequest, Overloaded, PayloadTooLarge, ServiceError, response_for
-from service.observability import Metrics
+from recsys.service.batcher import Arrivals
+from recsys.service.errors import InvalidRequest, Overloaded, PayloadTooLarge, ServiceError, response_for
+from recsys.service.observability import Metrics
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 

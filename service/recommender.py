@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from artifacts import store
-from artifacts.errors import ArtifactError
-from artifacts.feature_store import FeatureStore
-from artifacts.features import KEYS, FeatureSpec
-from artifacts.heads import Heads
-from artifacts.numpy_tower import NumpyTower
-from artifacts.towers import Tower
-from index.searcher import Searcher
-from service.errors import InvalidRequest, ServiceError, UnknownUser
-from service.schemas import MAX_FEATURE_VALUE_LENGTH, Objective
+from recsys.artifacts import store
+from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.feature_store import FeatureStore
+from recsys.artifacts.features import KEYS, FeatureSpec
+from recsys.artifacts.heads import Heads
+from recsys.artifacts.numpy_tower import NumpyTower
+from recsys.artifacts.towers import Tower
+from recsys.index.searcher import Searcher
+from recsys.service.errors import InvalidRequest, ServiceError, UnknownUser
+from recsys.service.schemas import MAX_FEATURE_VALUE_LENGTH, Objective
 
 OOV_ID = ""  # never in a vocabulary: the data contract rejects empty ids
 

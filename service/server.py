@@ -34,13 +34,13 @@ from multiprocessing.connection import Connection, wait
 
 import uvicorn
 
-from artifacts import store
-from artifacts.errors import ArtifactError, RecsysError
-from service.app import create_app
-from service.observability import logging_config
-from service.recommender import Recommender
-from service.settings import Settings
-from service.state import State, load_recommender
+from recsys.artifacts import store
+from recsys.artifacts.errors import ArtifactError, RecsysError
+from recsys.service.app import create_app
+from recsys.service.observability import logging_config
+from recsys.service.recommender import Recommender
+from recsys.service.settings import Settings
+from recsys.service.state import State, load_recommender
 
 log = logging.getLogger("recsys.service")
 

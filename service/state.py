@@ -15,11 +15,11 @@ import logging
 import threading
 from collections.abc import Callable
 
-from artifacts import store
-from service.errors import ReloadFailed
-from service.observability import Metrics
-from service.recommender import Recommender
-from service.settings import Settings
+from recsys.artifacts import store
+from recsys.service.errors import ReloadFailed
+from recsys.service.observability import Metrics
+from recsys.service.recommender import Recommender
+from recsys.service.settings import Settings
 
 log = logging.getLogger("recsys.service")
 

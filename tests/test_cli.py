@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from artifacts import store
+from recsys.artifacts import store
 from tests.conftest import ROOT, recsys
 
 

@@ -7,8 +7,8 @@ import os
 import pandas as pd
 import pytest
 
-from artifacts import store
-from artifacts.errors import ArtifactError
+from recsys.artifacts import store
+from recsys.artifacts.errors import ArtifactError
 
 V1, V2, V3 = "20260101T000000000000", "20260102T000000000000", "20260103T000000000000"
 

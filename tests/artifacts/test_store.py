@@ -2,8 +2,8 @@
 
 import pytest
 
-from artifacts import store
-from artifacts.errors import ArtifactError
+from recsys.artifacts import store
+from recsys.artifacts.errors import ArtifactError
 
 
 def test_staged_dir_is_all_or_nothing(tmp_path):

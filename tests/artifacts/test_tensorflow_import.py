@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from artifacts.tensorflow_import import kept
+from recsys.artifacts.tensorflow_import import kept
 from tests.conftest import ROOT
 
 LOG = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from artifacts import store
+from recsys.artifacts import store
 
 
 def clone_version(src: Path, root: Path, name: str, index: bool = True) -> Path:

@@ -40,7 +40,7 @@ def test_api_waits_for_the_job_and_checks_readiness():
     assert api["depends_on"]["build"]["condition"] == "service_completed_successfully"
     assert "8000:8000" in api["ports"] and "artifacts:/artifacts:ro" in api["volumes"]
     path = re.search(r"http://127\.0\.0\.1:8000(/\w+)", " ".join(api["healthcheck"]["test"])).group(1)
-    from service.app import create_app
+    from recsys.service.app import create_app
 
     assert path == "/readyz" and path in {r.path for r in create_app().routes}
 

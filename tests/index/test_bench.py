@@ -91,8 +91,8 @@ def test_clustered_vectors_are_unit_and_clustered():
 
 
 def test_a_trained_model_is_queried_with_its_users_embeddings_into_its_own_section(seed_artifacts, tmp_path):
-    from artifacts import store
-    from service.recommender import Recommender
+    from recsys.artifacts import store
+    from recsys.service.recommender import Recommender
 
     version = store.resolve(seed_artifacts, need_index=True)
     queries = vectors.user_queries(version, 10, seed=1)

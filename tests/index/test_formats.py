@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:   # bench/ is a top-level folder, not part of the 
     sys.path.insert(0, str(ROOT))
 
 from bench.vectors import clustered  # noqa: E402
-from index import formats  # noqa: E402
+from recsys.index import formats  # noqa: E402
 
 
 def recall(found: np.ndarray, exact: np.ndarray) -> float:

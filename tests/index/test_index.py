@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from artifacts import store
-from artifacts.errors import ArtifactError
-from index import formats
-from index.searcher import Searcher
+from recsys.artifacts import store
+from recsys.artifacts.errors import ArtifactError
+from recsys.index import formats
+from recsys.index.searcher import Searcher
 
 
 def brute_force(items, queries, k):
@@ -76,7 +76,7 @@ def test_corrupted_index_is_refused(seed_artifacts, tmp_path):
 
 
 def test_recall_against_exact_search_can_tell_a_bad_index(vectors):
-    from index import recall
+    from recsys.index import recall
 
     items, queries = vectors
     truth = recall.exact_top_k(items, queries, 20)
@@ -90,7 +90,7 @@ def test_recall_against_exact_search_can_tell_a_bad_index(vectors):
 def test_build_index_records_its_recall_and_retrains_an_ivf_that_falls_short(seed_artifacts, tmp_path):
     import shutil
 
-    from index.build_index import RECALL_ATTEMPTS, build_index
+    from recsys.index.build_index import RECALL_ATTEMPTS, build_index
 
     version = store.resolve(seed_artifacts, need_index=True)
     root = tmp_path / "artifacts"

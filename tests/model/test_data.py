@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from artifacts.errors import DataError
-from model.data import load_dataset, split
+from recsys.artifacts.errors import DataError
+from recsys.model.data import load_dataset, split
 
 
 @pytest.fixture

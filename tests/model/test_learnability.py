@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from bench.learnability import main
-from model.data import load_dataset, split
-from model.learnability import equations, has_priors, reveal
-from model.metrics import auc
-from model.world import World
+from recsys.model.data import load_dataset, split
+from recsys.model.learnability import equations, has_priors, reveal
+from recsys.model.metrics import auc
+from recsys.model.world import World
 from tests.conftest import recsys
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from artifacts.errors import DataError
-from model.data import load_dataset
-from model.movielens import convert
+from recsys.artifacts.errors import DataError
+from recsys.model.data import load_dataset
+from recsys.model.movielens import convert
 from tests.conftest import recsys
 
 MOVIES = """movieId,title,genres\r

@@ -12,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from artifacts.errors import ConfigError
-from model import multiworker
+from recsys.artifacts.errors import ConfigError
+from recsys.model import multiworker
 from tests.conftest import ROOT
 from tests.service.servers import free_port
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from model.simulate import simulate_seed
+from recsys.model.simulate import simulate_seed
 
 
 def article_generator():
@@ -63,7 +63,7 @@ def test_seed_files_match_article(seed_data):
 
 
 def test_seed_features_toml(seed_data):
-    from artifacts.features import FeatureSpec
+    from recsys.artifacts.features import FeatureSpec
 
     spec = FeatureSpec.load(seed_data / "features.toml")
     dims = {f.name: (f.kind, f.embedding_dim) for f in spec.features}

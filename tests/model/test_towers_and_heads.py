@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from artifacts.features import FeatureSpec
-from artifacts.heads import Heads
-from artifacts.towers import Tower
-from model.data import load_dataset
-from model.heads import HeadsLayer
-from model.towers import build_encoder, build_tower, encode, fit_preprocessing
-from model.train import export_tower
+from recsys.artifacts.features import FeatureSpec
+from recsys.artifacts.heads import Heads
+from recsys.artifacts.towers import Tower
+from recsys.model.data import load_dataset
+from recsys.model.heads import HeadsLayer
+from recsys.model.towers import build_encoder, build_tower, encode, fit_preprocessing
+from recsys.model.train import export_tower
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_exported_tower_equals_keras_tower(dataset, tmp_path):
     loaded = Tower(tmp_path / "user_tower", feats)
     frame = dataset.users.copy()
     frame.loc[0, "user_id"] = "never-seen"  # OOV goes through the same graph
-    from artifacts.feature_store import to_columns
+    from recsys.artifacts.feature_store import to_columns
 
     cols = to_columns(frame, feats)
     expected = tower({k: tf.constant(v.astype(str) if v.dtype == object else v) for k, v in cols.items()}).numpy()
@@ -107,9 +107,9 @@ def test_feature_spec_roundtrip(dataset, tmp_path):
 @pytest.mark.parametrize("tower_name", ["user", "item"])
 def test_numpy_tower_equals_saved_model_on_real_artifacts(seed_artifacts, tower_name):
     """The hot-path tower reproduces the exported SavedModel, OOV and unseen values included."""
-    from artifacts import store
-    from artifacts.feature_store import FeatureStore
-    from artifacts.numpy_tower import NumpyTower
+    from recsys.artifacts import store
+    from recsys.artifacts.feature_store import FeatureStore
+    from recsys.artifacts.numpy_tower import NumpyTower
 
     version = store.resolve(seed_artifacts)
     spec = FeatureSpec.from_list(store.read_manifest(version)["features"])

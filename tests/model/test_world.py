@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from artifacts.errors import ConfigError
-from model.data import load_dataset
-from model.simulate import simulate
-from model.world import World
+from recsys.artifacts.errors import ConfigError
+from recsys.model.data import load_dataset
+from recsys.model.simulate import simulate
+from recsys.model.world import World
 from tests.conftest import recsys
 
 SIZES = {"users": 3000, "items": 800, "interactions": 60000, "seed": 7}

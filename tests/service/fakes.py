@@ -7,8 +7,8 @@ import time
 
 import numpy as np
 
-from service.errors import UnknownUser
-from service.recommender import Scored
+from recsys.service.errors import UnknownUser
+from recsys.service.recommender import Scored
 
 
 class SlowRecommender:
@@ -76,8 +76,8 @@ if __name__ == "__main__":
     # A `recsys serve` whose model is the slow fake: the shutdown test runs this as a process.
     import sys
 
-    from service.server import serve
-    from service.settings import Settings
+    from recsys.service.server import serve
+    from recsys.service.settings import Settings
 
     delay = float(sys.argv[1])
     serve(Settings(), load=loader(SlowRecommender(delay=delay)))

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from service.app import create_app
-from service.errors import ReloadFailed
-from service.settings import Settings
+from recsys.service.app import create_app
+from recsys.service.errors import ReloadFailed
+from recsys.service.settings import Settings
 from tests.service.fakes import SlowRecommender, loader
 from tests.service.servers import TOKEN, in_process, wait_until
 
@@ -128,7 +128,7 @@ def test_a_first_load_failure_is_reported_by_readyz():
 
 
 def test_state_reload_raises_reload_failed_directly():
-    from service.state import State
+    from recsys.service.state import State
 
     state = State(settings(), loader(SlowRecommender("a", 0), ValueError("broken")))
     state.reload()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from service.batcher import Arrivals, MicroBatcher
+from recsys.service.batcher import Arrivals, MicroBatcher
 
 
 class Model:
@@ -142,7 +142,7 @@ def test_close_finishes_queued_work():
 def test_settings_refuse_a_batch_size_below_one(bad):
     from pydantic import ValidationError
 
-    from service.settings import Settings
+    from recsys.service.settings import Settings
 
     with pytest.raises(ValidationError):
         Settings(batch_size=bad)

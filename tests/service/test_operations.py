@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from artifacts import store
+from recsys.artifacts import store
 from tests.artifacts.versions import clone_version, edit_index_manifest, flip_byte, snapshot, truncate
 from tests.conftest import ROOT, recsys
 from tests.service.servers import TOKEN, start_serve, wait_until
@@ -126,8 +126,8 @@ def test_a_mismatched_model_index_pair_is_refused_on_reload(client, root):
 
 KILL_AFTER_STAGING = """
 import os, signal, sys
-from artifacts import store
-from index import build_index
+from recsys.artifacts import store
+from recsys.index import build_index
 
 write_manifest = store.write_manifest
 

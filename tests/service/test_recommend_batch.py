@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from artifacts import store
-from service.app import recommend_response
-from service.errors import InvalidRequest, UnknownUser
-from service.recommender import Query, Recommender, Scored
-from service.schemas import Objective, RecommendResponse
+from recsys.artifacts import store
+from recsys.service.app import recommend_response
+from recsys.service.errors import InvalidRequest, UnknownUser
+from recsys.service.recommender import Query, Recommender, Scored
+from recsys.service.schemas import Objective, RecommendResponse
 
 
 @pytest.fixture(scope="module")

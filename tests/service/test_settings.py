@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from recsys.cli import main, parser
-from service.settings import Settings
+from recsys.service.settings import Settings
 from tests.conftest import ROOT
 
 ENV_ONLY = {"admin_token"}  # a secret: never on a command line

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from artifacts import store
+from recsys.artifacts import store
 from recsys.cli import main
 from tests.artifacts.versions import clone_version, edit_index_manifest, flip_byte
 from tests.conftest import recsys

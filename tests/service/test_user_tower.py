@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from artifacts import store
-from service.recommender import Recommender
-from service.schemas import Objective
+from recsys.artifacts import store
+from recsys.service.recommender import Recommender
+from recsys.service.schemas import Objective
 
 
 def test_numpy_and_savedmodel_towers_recommend_the_same(seed_artifacts):
