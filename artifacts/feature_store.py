@@ -52,9 +52,6 @@ class FeatureStore:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.position
-
     def rows(self, positions: np.ndarray | list[int]) -> dict[str, np.ndarray]:
         positions = np.asarray(positions, dtype=np.int64)
         return {name: col[positions] for name, col in self.columns.items()}

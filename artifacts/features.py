@@ -59,12 +59,6 @@ class FeatureSpec:
     def names(self, tower: str) -> list[str]:
         return [f.name for f in self.tower(tower)]
 
-    def get(self, name: str) -> Feature:
-        for f in self.features:
-            if f.name == name:
-                return f
-        raise KeyError(name)
-
     def to_list(self) -> list[dict]:
         return [{k: v for k, v in asdict(f).items() if v is not None} for f in self.features]
 

@@ -14,9 +14,6 @@ millisecond.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from recsys.artifacts.errors import ArtifactError
@@ -67,7 +64,8 @@ class Heads:
         lg = self.logits(u, v)
         return sigmoid(lg["ctr"]), sigmoid(lg["cvr"])
 
-    def save(self, directory: Path) -> None:
+    def to_arrays(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(config, arrays): what artifacts/version.py writes and `from_arrays` reads back."""
         arrays, config = {}, {"inputs": self.inputs, "heads": {}}
         for head in HEADS:
             acts = []
@@ -76,18 +74,10 @@ class Heads:
                 arrays[f"{head}_{i}_bias"] = bias
                 acts.append(act)
             config["heads"][head] = acts
-        np.savez(Path(directory) / "heads.npz", **arrays)
-        (Path(directory) / "heads.json").write_text(json.dumps(config, indent=2) + "\n")
+        return config, arrays
 
     @classmethod
-    def load(cls, directory: Path) -> Heads:
-        try:
-            config = json.loads((Path(directory) / "heads.json").read_text())
-            with np.load(Path(directory) / "heads.npz") as z:
-                layers = {
-                    head: [(z[f"{head}_{i}_kernel"], z[f"{head}_{i}_bias"], act) for i, act in enumerate(acts)]
-                    for head, acts in config["heads"].items()
-                }
-        except (OSError, KeyError, ValueError) as e:
-            raise ArtifactError(f"{directory}: heads unreadable ({e})") from None
+    def from_arrays(cls, config: dict, arrays: dict[str, np.ndarray]) -> Heads:
+        layers = {head: [(arrays[f"{head}_{i}_kernel"], arrays[f"{head}_{i}_bias"], act) for i, act in enumerate(acts)]
+                  for head, acts in config["heads"].items()}
         return cls(config["inputs"], layers)

@@ -5,19 +5,16 @@ The same function as the SavedModel tower (artifacts/towers.py), without TensorF
 standardisation, the MLP and the optional L2 normalisation. A parity test keeps the two
 equal (max abs difference <= 1e-5).
 
-Files (written by training next to the SavedModel): DIR/numpy_tower.npz (arrays) and
-DIR/numpy_tower.json (feature order, vocabularies, activations).
+Training stores it next to the SavedModel as arrays and a config (feature order,
+vocabularies, activations); artifacts/version.py names the files.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.heads import ACTIVATIONS
 
 EPSILON = 1e-7  # keras.backend.epsilon(), the floor of the standard deviation
@@ -66,21 +63,3 @@ class NumpyTower:
         if self.l2_normalize:
             x = x * np.minimum(1.0 / np.sqrt(np.sum(x * x, axis=1, keepdims=True)), 1e12)
         return x.astype(np.float32, copy=False)
-
-    def embed(self, columns: dict[str, np.ndarray], batch_size: int = 8192,
-              progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-        return embed_table(self, columns, batch_size, progress)
-
-    def save(self, directory: Path) -> None:
-        np.savez(Path(directory) / "numpy_tower.npz", **self.arrays)
-        (Path(directory) / "numpy_tower.json").write_text(json.dumps(self.config) + "\n")
-
-    @classmethod
-    def load(cls, directory: Path) -> NumpyTower:
-        try:
-            config = json.loads((Path(directory) / "numpy_tower.json").read_text())
-            with np.load(Path(directory) / "numpy_tower.npz") as z:
-                arrays = {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError) as e:
-            raise ArtifactError(f"{directory}: numpy tower unreadable ({e})") from None
-        return cls(config, arrays)

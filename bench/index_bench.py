@@ -298,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.index_bench", description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="100000,1000000", help="catalogue sizes, comma-separated")
     p.add_argument("--formats", default=",".join(FORMATS), help=f"formats to measure, from {','.join(FORMATS)}")
-    p.add_argument("--embeddings", help="VERSION dir, VERSION/index dir or embeddings.npy of a trained model")
+    p.add_argument("--embeddings", help="a trained VERSION dir, its index dir, or a .npy file of item embeddings")
     p.add_argument("--upsample", action="store_true", help="allow sizes above the embeddings' row count")
     p.add_argument("--queries", type=int, default=1000, help="query vectors (default 1000)")
     p.add_argument("--latency-queries", type=int, default=1000, help="single queries timed (default 1000)")

@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 
 from bench.sections import machine, write_section
+from recsys.artifacts import version
 
 SECTION = "load-bench"
 LUA = """
@@ -76,7 +77,7 @@ def prepare(work: Path, users: int, items: int, interactions: int) -> Path:
     if not (data / "features.toml").exists():
         recsys("simulate", "--profile", "realistic", "--users", str(users), "--items", str(items),
                "--interactions", str(interactions), "--out", str(data))
-    if not list(artifacts.glob("*/index/manifest.json")):
+    if not any(version.has_index(v) for v in version.list_versions(artifacts)):
         recsys("train", "--data", str(data), "--out", str(artifacts), "--epochs", "1")
         recsys("build-index", "--artifacts", str(artifacts), "--index", "auto")
     return artifacts
@@ -209,13 +210,8 @@ def report(rows: list[dict], args, info: dict, configs) -> str:
 
 
 def model_info(artifacts: Path) -> tuple[str, int]:
-    import json
-
-    from recsys.artifacts import store
-
-    version_dir = store.resolve(artifacts, None, need_index=True)
-    manifest = json.loads((version_dir / "manifest.json").read_text())
-    index = json.loads((version_dir / "index" / "manifest.json").read_text())
+    opened = version.Version.open(artifacts, need_index=True)
+    manifest, index = opened.manifest, opened.index_manifest
     data = manifest["data"]
     text = (f"realistic simulator, {data['users']:,} users × {data['items']:,} items × {data['interactions']:,} "
             f"exposures, default preset, {len(manifest['history'])} training epoch(s), "

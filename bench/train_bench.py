@@ -85,9 +85,9 @@ def project_loop(data: Path, batch_size: int) -> tuple[float, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         version, _ = train(data, tmp, make_config("default", epochs=1, batch_size=batch_size, validation_fraction=0.0))
-        from recsys.artifacts import store
+        from recsys.artifacts.version import read_manifest
 
-        row = store.read_manifest(version)["history"][0]
+        row = read_manifest(version)["history"][0]
     return row["examples_per_s"], row["seconds"]
 
 

@@ -10,7 +10,7 @@ close to low rank. `clustered` draws L2-normalised vectors shaped like that:
     vector    = normalise(centre_c + spread · s ⊙ e / ‖s‖,  e ~ N(0, I))
 
 Queries come from the same mixture (users live where items live), drawn independently.
-`load_embeddings` reads a built index's item embeddings (VERSION/index/embeddings.npy).
+`load_embeddings` reads a built index's item embeddings (artifacts/version.py names the file).
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from recsys.artifacts import version
+from recsys.artifacts.errors import RecsysError
+from recsys.index.recall import user_vectors
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -58,23 +62,25 @@ def clustered(n_items: int, n_queries: int, dim: int = 32, seed: int = 0,
 
 
 def load_embeddings(path: str | Path) -> np.ndarray:
-    """Item embeddings from `path`: an embeddings.npy, an index dir or a model version dir."""
+    """Item embeddings from `path`: a .npy file, an index dir or a model version dir."""
     path = Path(path)
-    for candidate in (path, path / "embeddings.npy", path / "index" / "embeddings.npy"):
+    for candidate in (path, path / version.EMBEDDINGS, path / version.INDEX_DIR / version.EMBEDDINGS):
         if candidate.is_file():
             x = np.load(candidate)
             if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
                 raise ValueError(f"{candidate}: expected a float (N, D) array, got {x.dtype} {x.shape}")
             return np.ascontiguousarray(x, dtype=np.float32)
-    raise FileNotFoundError(f"{path}: no embeddings.npy (expected a file, an index dir or a version dir)")
+    raise FileNotFoundError(f"{path}: no {version.EMBEDDINGS} (expected a file, an index dir or a version dir)")
 
 
 def user_queries(version_dir: str | Path, n: int, seed: int = 0) -> np.ndarray | None:
     """Embeddings of n random stored users of a model version (None if it is not one): the
     queries `build-index` checks its recall with (index/recall.py)."""
-    from recsys.index.recall import user_vectors
-
-    return user_vectors(version_dir, n, seed)
+    try:
+        opened = version.Version.at(version_dir)
+    except RecsysError:
+        return None
+    return user_vectors(opened, n, seed)
 
 
 def _is_unit(x: np.ndarray) -> bool:

@@ -93,28 +93,15 @@ def build(kind: str, vectors: np.ndarray, hnsw_m: int = 32, ef_construction: int
     return index
 
 
-def set_search_params(index: faiss.Index, nprobe: int | None = None, ef_search: int | None = None,
-                      k_factor: float | None = None) -> None:
-    """Query-time knobs: more lists / a wider beam = better recall, slower queries.
-
-    Works on a freshly built index and on one read back by faiss.read_index, including
-    wrapped ones (IndexRefine, IndexPreTransform, IndexIDMap); a knob an index does not have
-    is ignored. `nprobe` also widens an HNSW coarse quantizer's beam to at least nprobe;
-    `k_factor` is the shortlist multiplier of an IndexRefine (exact re-ranking).
+def set_search_params(index: faiss.Index, nprobe: int | None = None, ef_search: int | None = None) -> None:
+    """Query-time knobs of the formats above: more lists / a wider beam = better recall, slower
+    queries. Works on a built index and on one read back by faiss.read_index; a knob the index
+    does not have (nprobe on hnsw, ef_search on ivf, both on flat) is ignored.
     """
-    # Proxies from downcast_index do not own their C++ object: `index` (the caller's, which
-    # may be the only reference) must stay bound while they are used.
-    outer = faiss.downcast_index(index)
-    if k_factor is not None and isinstance(outer, faiss.IndexRefine):
-        outer.k_factor = k_factor
-    base = outer
-    while isinstance(base, (faiss.IndexRefine, faiss.IndexPreTransform, faiss.IndexIDMap)):
-        base = faiss.downcast_index(base.base_index if isinstance(base, faiss.IndexRefine) else base.index)
-    ivf = faiss.try_extract_index_ivf(base)
+    ivf = faiss.try_extract_index_ivf(index)
     if nprobe is not None and ivf is not None:
         ivf.nprobe = nprobe
-        quantizer = faiss.downcast_index(ivf.quantizer)
-        if isinstance(quantizer, faiss.IndexHNSW):
-            quantizer.hnsw.efSearch = max(quantizer.hnsw.efSearch, nprobe)
-    if ef_search is not None and isinstance(base, faiss.IndexHNSW):
-        base.hnsw.efSearch = ef_search
+    # downcast_index's proxy does not own its C++ object: `index` stays bound while it is used.
+    hnsw = faiss.downcast_index(index)
+    if ef_search is not None and isinstance(hnsw, faiss.IndexHNSW):
+        hnsw.hnsw.efSearch = ef_search

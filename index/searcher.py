@@ -1,35 +1,23 @@
-"""The online ANN operator: load a built index and answer top-K' inner-product queries."""
+"""The online ANN operator: top-K' inner-product queries over a version's item index."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import faiss
 import numpy as np
 
-from recsys.artifacts import store
-from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.version import ItemIndex
 from recsys.index import formats
 
 
 class Searcher:
-    def __init__(self, directory: Path, nprobe: int | None = None, ef_search: int | None = None):
-        directory = Path(directory)
-        self.manifest = store.verify(directory)
-        try:
-            self.index = faiss.read_index(str(directory / "index.faiss"))
-            self.item_ids = np.load(directory / "item_ids.npy")
-            self.embeddings = np.load(directory / "embeddings.npy")
-        except (OSError, RuntimeError, ValueError) as e:
-            raise ArtifactError(f"{directory}: index unreadable ({e})") from None
-        n, dim = self.embeddings.shape
-        if not (self.index.ntotal == n == len(self.item_ids) == self.manifest.get("count")) \
-                or not (self.index.d == dim == self.manifest.get("dim")):
-            raise ArtifactError(f"{directory}: index, id map, embeddings and manifest disagree on size")
-        if self.index.metric_type != faiss.METRIC_INNER_PRODUCT or self.manifest.get("metric") != store.INDEX_METRIC:
-            raise ArtifactError(f"{directory}: index metric is not {store.INDEX_METRIC}")
+    """`search(queries (B, D), k)` over the index `Version.index()` loaded and checked."""
+
+    def __init__(self, index: ItemIndex, nprobe: int | None = None, ef_search: int | None = None):
+        self.index = index.ann
+        self.item_ids = index.item_ids
+        self.embeddings = index.embeddings
+        self.manifest = index.manifest
+        self.dim = self.embeddings.shape[1]
         formats.set_search_params(self.index, nprobe=nprobe, ef_search=ef_search)
-        self.dim = dim
 
     def __len__(self) -> int:
         return len(self.item_ids)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from contextlib import asynccontextmanager
 from typing import Annotated
 
@@ -34,7 +33,7 @@ from recsys.service.schemas import (
     RecommendResponse,
 )
 from recsys.service.settings import Settings
-from recsys.service.state import State, load_recommender
+from recsys.service.state import Loader, State, load_recommender
 
 log = logging.getLogger("recsys.service")
 
@@ -75,9 +74,8 @@ def recommend_response(user_id: str, version: str, objective: Objective, out: Sc
     return JSONResponse(body)
 
 
-def create_app(settings: Settings | None = None,
-               load: Callable[[Settings], Recommender] = load_recommender) -> FastAPI:
-    """The app; `load(settings)` builds the recommender (tests inject slow or failing ones)."""
+def create_app(settings: Settings | None = None, load: Loader = load_recommender) -> FastAPI:
+    """The app; `load(settings, version)` builds the recommender (tests inject slow or failing ones)."""
     settings = settings or Settings()
     metrics = Metrics()
     state = State(settings, load, metrics)

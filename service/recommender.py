@@ -2,8 +2,9 @@
 
     user feature store -> user tower -> ANN top-K' -> filter (seen) -> CTR/CVR heads -> top-k
 
-Each operator loads its own artifact; the chain checks that the model and the index agree
-(model version, dimension, item count, metric) before it serves anything.
+Each operator gets its artifact from one opened version (artifacts/version.py), which
+verified every checksum and checked that the model and the index agree (model version,
+dimension, item count, metric) before anything here loads.
 
 A user the feature store does not know can be served from raw `user_features`: the user
 tower gets them with an out-of-vocabulary user id (the empty string, which no vocabulary
@@ -15,21 +16,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts import store
 from recsys.artifacts.errors import ArtifactError
-from recsys.artifacts.feature_store import FeatureStore
-from recsys.artifacts.features import KEYS, FeatureSpec
-from recsys.artifacts.heads import Heads
-from recsys.artifacts.numpy_tower import NumpyTower
-from recsys.artifacts.towers import Tower
+from recsys.artifacts.features import KEYS
+from recsys.artifacts.version import Version
 from recsys.index.searcher import Searcher
 from recsys.service.errors import InvalidRequest, ServiceError, UnknownUser
 from recsys.service.schemas import MAX_FEATURE_VALUE_LENGTH, Objective
+from recsys.service.settings import Settings
 
 OOV_ID = ""  # never in a vocabulary: the data contract rejects empty ids
 
@@ -57,36 +54,30 @@ class Scored:
 
 
 class Recommender:
-    def __init__(self, version_dir: Path, candidates: int = 100, nprobe: int | None = None,
-                 ef_search: int | None = None, user_tower: str = "numpy"):
-        version_dir = Path(version_dir)
-        self.manifest = store.verify(version_dir)
-        self.version = self.manifest["version"]
-        spec = FeatureSpec.from_list(self.manifest["features"], where=str(version_dir / store.MANIFEST))
-        self.user_features = spec.tower("user")
-        self.users = FeatureStore.load(version_dir / "users.parquet", self.user_features, "user")
-        self.user_tower = (NumpyTower.load(version_dir / "user_tower") if user_tower == "numpy"
-                           else Tower(version_dir / "user_tower", self.user_features))
-        self.searcher = Searcher(version_dir / store.INDEX_DIR, nprobe=nprobe, ef_search=ef_search)
-        store.check_index(version_dir, self.manifest, self.searcher.manifest)
-        self.heads = Heads.load(version_dir)
-        self.candidates = candidates
-        self.seen, self.popular_rows, self.popularity = self._load_seen(version_dir / "seen.parquet")
+    def __init__(self, version: Version, settings: Settings):
+        """The chain over an opened version (`Version.open(..., need_index=True)`), tuned by the
+        serve settings (candidates, nprobe, ef_search, user_tower)."""
+        self.version = version.name
+        self.manifest = version.manifest
+        self.user_features = version.spec.tower("user")
+        self.users = version.table("user")
+        self.user_tower = (version.numpy_tower("user") if settings.user_tower == "numpy"
+                           else version.saved_tower("user"))
+        self.searcher = Searcher(version.index(), nprobe=settings.nprobe, ef_search=settings.ef_search)
+        self.heads = version.heads()
+        self.candidates = settings.candidates
+        self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
 
     @property
     def item_count(self) -> int:
         return len(self.searcher)
 
-    def _load_seen(self, path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def _by_user(self, seen: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """user_id -> index rows that user interacted with; rows by popularity; popularity by row.
 
         Popularity is the share of training users who interacted with an item (the seen
         pairs are distinct), ties broken by index row, so every item gets a rank.
         """
-        try:
-            seen = pd.read_parquet(path)
-        except (OSError, ValueError) as e:
-            raise ArtifactError(f"{path}: unreadable ({e})") from None
         row_of = pd.Series(np.arange(len(self.searcher)), index=self.searcher.item_ids)
         seen = seen[seen["item_id"].isin(row_of.index)]
         seen = seen.assign(row=row_of.loc[seen["item_id"]].to_numpy())
@@ -193,13 +184,6 @@ class Recommender:
         order = np.lexsort((-sims, -score))[:q.k]  # ties broken by similarity
         return Scored(self.searcher.item_ids[rows[order]], score[order], p_click[order], p_conv[order], sims[order],
                       overfetched=max(0, fetched - len(order)))
-
-    def user_embedding(self, user_id: str, features: dict | None = None) -> np.ndarray:
-        """The stored user's embedding, else one from `features`; UnknownUser without either."""
-        vectors, errors = self.user_vectors([Query(user_id, 1, user_features=features)])
-        if errors[0] is not None:
-            raise errors[0]
-        return vectors[0]
 
     def recommend(self, user_id: str, k: int, objective: Objective = Objective.ctcvr,
                   exclude_seen: bool = False, user_features: dict | None = None) -> Scored:

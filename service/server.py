@@ -1,8 +1,9 @@
 """Running the app: `recsys serve` ends here.
 
-    start     the artifact pair is checked before the port opens (exit 2 with the reason); the
-              model loads in the background; if that first load fails, the server stops and
-              the command exits 2 with the reason
+    start     the version is opened before the port opens: every checksum verified, model and
+              index checked to belong together (exit 2 with the reason); the model loads from
+              that opened version in the background; if that first load fails, the server
+              stops and the command exits 2 with the reason
     SIGHUP    reload in the background (same as POST /admin/reload; the outcome is logged)
     SIGTERM   /readyz turns 503 for drain_seconds while requests are still served, then the
               listener closes, in-flight requests finish (up to shutdown_timeout), exit 0;
@@ -29,18 +30,16 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 
 import uvicorn
 
-from recsys.artifacts import store
 from recsys.artifacts.errors import ArtifactError, RecsysError
+from recsys.artifacts.version import Version
 from recsys.service.app import create_app
 from recsys.service.observability import logging_config
-from recsys.service.recommender import Recommender
 from recsys.service.settings import Settings
-from recsys.service.state import State, load_recommender
+from recsys.service.state import Loader, State, load_recommender
 
 log = logging.getLogger("recsys.service")
 
@@ -72,21 +71,22 @@ class Server(uvicorn.Server):
         self.should_exit = True
 
 
-def serve(settings: Settings, load: Callable[[Settings], Recommender] = load_recommender) -> None:
+def serve(settings: Settings, load: Loader = load_recommender) -> None:
     """Serve until stopped; ArtifactError when the artifacts cannot be served at all."""
-    version_dir = store.resolve(settings.artifacts, settings.version, need_index=True)
-    store.check_index(version_dir)  # a mismatched pair is refused before the port opens
+    version = Version.open(settings.artifacts, settings.version, need_index=True)  # before the port opens
     if settings.workers > 1:
-        supervise(settings)
+        supervise(settings, version)
     else:
-        serve_one(settings, load)
+        serve_one(settings, version, load)
 
 
-def serve_one(settings: Settings, load: Callable[[Settings], Recommender] = load_recommender,
+def serve_one(settings: Settings, version: Version, load: Loader = load_recommender,
               sock: socket.socket | None = None, supervisor: Connection | None = None) -> None:
-    """One server process; on `sock` when given (a worker), and telling `supervisor` of admin reloads."""
+    """One server process over the opened `version` (reloads open afresh); on `sock` when given
+    (a worker), and telling `supervisor` of admin reloads."""
     app = create_app(settings, load)
     state: State = app.state.recsys
+    state.opened = version
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
                             log_config=logging_config(settings.log_level, settings.log_format), access_log=False,
                             timeout_graceful_shutdown=settings.shutdown_timeout)
@@ -109,10 +109,10 @@ def serve_one(settings: Settings, load: Callable[[Settings], Recommender] = load
         raise ArtifactError(f"model failed to load: {fatal[0]}")
 
 
-def _worker(settings: Settings, sock: socket.socket, supervisor: Connection) -> None:
+def _worker(settings: Settings, version: Version, sock: socket.socket, supervisor: Connection) -> None:
     """A worker process's entry point; a failure ends it with the CLI's one line and exit 2."""
     try:
-        serve_one(settings, sock=sock, supervisor=supervisor)
+        serve_one(settings, version, sock=sock, supervisor=supervisor)
     except RecsysError as e:
         print(f"recsys: error: worker {os.getpid()}: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
@@ -120,15 +120,16 @@ def _worker(settings: Settings, sock: socket.socket, supervisor: Connection) -> 
         sys.exit(130)
 
 
-def supervise(settings: Settings) -> None:
-    """Run `settings.workers` worker processes on one listening socket until they stop."""
+def supervise(settings: Settings, version: Version) -> None:
+    """Run `settings.workers` worker processes over the opened `version` on one listening socket
+    until they stop."""
     logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     sock = uvicorn.Config(app=None, host=settings.host, port=settings.port).bind_socket()
     ctx = multiprocessing.get_context("spawn")  # a fresh interpreter each: no forked locks or threads
     workers, channels = [], []
     for i in range(settings.workers):
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(settings, sock, send), name=f"recsys-worker-{i}")
+        proc = ctx.Process(target=_worker, args=(settings, version, sock, send), name=f"recsys-worker-{i}")
         proc.start()
         send.close()
         workers.append(proc)

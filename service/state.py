@@ -1,8 +1,9 @@
 """The one reference to the served model, and how it is loaded and swapped.
 
 A load (at start, on POST /admin/reload, on SIGHUP) builds a fresh Recommender from the
-version to serve: every checksum verified, model and index checked to belong together, a
-smoke query run. Only then is the reference swapped, in one assignment; requests already
+version to serve, opened afresh: every checksum verified, model and index checked to belong
+together, a smoke query run. The first load takes the version `recsys serve` opened before
+the port opened instead (`State.opened`), so start-up verifies it once. Only then is the reference swapped, in one assignment; requests already
 holding the old object finish with it. A failed load leaves the old version serving and
 records why. Loads are serialised by a lock.
 """
@@ -15,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from recsys.artifacts import store
+from recsys.artifacts.version import Version
 from recsys.service.errors import ReloadFailed
 from recsys.service.observability import Metrics
 from recsys.service.recommender import Recommender
@@ -33,22 +34,25 @@ def release_free_memory() -> None:
         pass
 
 
-def load_recommender(settings: Settings) -> Recommender:
-    """The version to serve, fully validated; raises on anything wrong with it."""
-    version_dir = store.resolve(settings.artifacts, settings.version, need_index=True)
-    rec = Recommender(version_dir, candidates=settings.candidates, nprobe=settings.nprobe,
-                      ef_search=settings.ef_search, user_tower=settings.user_tower)
+def load_recommender(settings: Settings, version: Version | None = None) -> Recommender:
+    """A recommender over `version`, else over the version to serve opened now; raises on
+    anything wrong with it."""
+    version = version or Version.open(settings.artifacts, settings.version, need_index=True)
+    rec = Recommender(version, settings)
     rec.smoke_test()
     return rec
 
 
+Loader = Callable[[Settings, Version | None], Recommender]
+
+
 class State:
-    def __init__(self, settings: Settings, load: Callable[[Settings], Recommender] = load_recommender,
-                 metrics: Metrics | None = None):
+    def __init__(self, settings: Settings, load: Loader = load_recommender, metrics: Metrics | None = None):
         self.settings = settings
         self._load = load
         self.metrics = metrics or Metrics()
         self.recommender: Recommender | None = None
+        self.opened: Version | None = None  # opened and checked already: the next load uses it once
         self.error: str | None = None      # why the last load failed (None after a success)
         self.draining = False              # set on SIGTERM / shutdown: /readyz answers 503
         self.on_fatal: Callable[[str], None] | None = None  # called when the first load fails
@@ -67,8 +71,9 @@ class State:
         """Load the version to serve into a fresh object and swap it in; ReloadFailed if it won't load."""
         with self._lock:
             old = self.recommender
+            version, self.opened = self.opened, None
             try:
-                rec = self._load(self.settings)
+                rec = self._load(self.settings, version)
             except Exception as e:  # noqa: BLE001 - any failure leaves the old version serving
                 self.error = str(e) if str(e) else type(e).__name__
                 self.metrics.reloads.labels(outcome="failed").inc()

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from recsys.artifacts import store
+from recsys.artifacts import version as layout
 from tests.conftest import ROOT, recsys
 
 
@@ -40,18 +40,21 @@ def test_broken_dataset_is_one_line(seed_data, tmp_path):
     proc = recsys("train", "--data", str(data), "--out", str(tmp_path / "a"), check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"recsys: error: {data / 'interactions.csv'}: 1 row(s) have a conversion without a click"
-    assert not (tmp_path / "a").exists() or store.list_versions(tmp_path / "a") == []
+    assert not (tmp_path / "a").exists() or layout.list_versions(tmp_path / "a") == []
 
 
-def test_module_entry_point_of_build_index():
-    proc = subprocess.run([sys.executable, "-m", "index.build_index", "--artifacts", "/nonexistent"], cwd=ROOT,
+@pytest.mark.parametrize("module", ["recsys.index.build_index", "index.build_index"])  # installed, and a checkout
+def test_module_entry_point_of_build_index_is_the_command(module):
+    proc = subprocess.run([sys.executable, "-m", module, "--artifacts", "/nonexistent"], cwd=ROOT,
                           capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.strip().startswith("build-index: error:")
+    command = recsys("build-index", "--artifacts", "/nonexistent", check=False)
+    assert proc.returncode == command.returncode == 2
+    assert proc.stderr == command.stderr and proc.stderr.startswith("recsys: error: /nonexistent: artifact root")
 
 
 def test_evaluate_reports_the_training_metrics(seed_artifacts, seed_data):
     out = json.loads(recsys("evaluate", "--artifacts", str(seed_artifacts), "--data", str(seed_data)).stdout)
-    manifest = store.read_manifest(store.resolve(seed_artifacts))
+    manifest = layout.read_manifest(layout.resolve(seed_artifacts))
     assert out["rows"] == "held-out split" and out["n_rows"] == 200
     # The exported SavedModels + numpy heads reproduce the AUCs the Keras model measured in training.
     for key in ("ctr_auc", "cvr_auc", "ctcvr_auc"):
@@ -62,10 +65,10 @@ def test_evaluate_reports_the_training_metrics(seed_artifacts, seed_data):
 
 
 def test_train_writes_a_complete_version(seed_artifacts):
-    version = store.resolve(seed_artifacts, need_index=True)
-    manifest = store.verify(version)
+    version = layout.resolve(seed_artifacts, need_index=True)
+    manifest = layout.verify(version)
     assert manifest["version"] == version.name and manifest["embedding_dim"] == 32
     assert {"user_tower/saved_model.pb", "item_tower/saved_model.pb", "heads.npz", "users.parquet",
             "items.parquet"} <= set(manifest["files"])
     assert len(manifest["data"]["fingerprint"]) == 16 and manifest["config"]["cvr_loss"] == "masked"
-    store.verify(version / "index")
+    layout.verify(version / "index")

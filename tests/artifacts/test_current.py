@@ -7,7 +7,8 @@ import os
 import pandas as pd
 import pytest
 
-from recsys.artifacts import store
+from recsys.artifacts import files
+from recsys.artifacts import version as layout
 from recsys.artifacts.errors import ArtifactError
 
 V1, V2, V3 = "20260101T000000000000", "20260102T000000000000", "20260103T000000000000"
@@ -17,11 +18,11 @@ def make_version(root, name, index=True, items=3, embedding_dim=8, **index_field
     d = root / name
     d.mkdir(parents=True)
     pd.DataFrame({"item_id": [str(i) for i in range(items)]}).to_parquet(d / "items.parquet")
-    store.write_manifest(d, {"version": name, "embedding_dim": embedding_dim}, skip=(store.INDEX_DIR,))
+    layout.write_manifest(d, {"version": name, "embedding_dim": embedding_dim}, skip=(layout.INDEX_DIR,))
     if index:
-        (d / store.INDEX_DIR).mkdir()
+        (d / layout.INDEX_DIR).mkdir()
         fields = {"model_version": name, "dim": embedding_dim, "count": items, "metric": "inner_product", **index_fields}
-        store.write_manifest(d / store.INDEX_DIR, fields)
+        layout.write_manifest(d / layout.INDEX_DIR, fields)
     return d
 
 
@@ -29,14 +30,14 @@ def test_resolve_serves_what_current_names(tmp_path):
     make_version(tmp_path, V1)
     make_version(tmp_path, V2)
     make_version(tmp_path, V3, index=False)
-    assert store.read_current(tmp_path) is None
-    assert store.resolve(tmp_path, need_index=True).name == V2  # no pointer: newest with an index
-    store.set_current(tmp_path, V1)
-    assert (tmp_path / "current").read_text() == V1 + "\n" and store.read_current(tmp_path) == V1
-    assert store.resolve(tmp_path, need_index=True).name == V1
+    assert layout.read_current(tmp_path) is None
+    assert layout.resolve(tmp_path, need_index=True).name == V2  # no pointer: newest with an index
+    layout.set_current(tmp_path, V1)
+    assert (tmp_path / "current").read_text() == V1 + "\n" and layout.read_current(tmp_path) == V1
+    assert layout.resolve(tmp_path, need_index=True).name == V1
     # Training-side callers (need_index=False) keep using the newest complete version.
-    assert store.resolve(tmp_path).name == V3
-    assert store.resolve(tmp_path, V2, need_index=True).name == V2  # a named version wins
+    assert layout.resolve(tmp_path).name == V3
+    assert layout.resolve(tmp_path, V2, need_index=True).name == V2  # a named version wins
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
 
 
@@ -44,51 +45,51 @@ def test_a_dangling_or_damaged_pointer_falls_back_to_the_newest_indexed_version(
     make_version(tmp_path, V1)
     make_version(tmp_path, V2)
     (tmp_path / "current").write_text("20250101T000000000000\n")  # deleted by hand
-    assert store.resolve(tmp_path, need_index=True).name == V2
+    assert layout.resolve(tmp_path, need_index=True).name == V2
     (tmp_path / "current").write_text("../../etc\n")
     with pytest.raises(ArtifactError, match="does not name a version"):
-        store.read_current(tmp_path)
-    assert store.resolve(tmp_path, need_index=True).name == V2
+        layout.read_current(tmp_path)
+    assert layout.resolve(tmp_path, need_index=True).name == V2
 
 
 def test_current_only_ever_names_a_complete_indexed_version(tmp_path):
     make_version(tmp_path, V1)
     make_version(tmp_path, V2, index=False)
-    store.set_current(tmp_path, V1)
+    layout.set_current(tmp_path, V1)
     with pytest.raises(ArtifactError, match="no index"):
-        store.set_current(tmp_path, V2)
+        layout.set_current(tmp_path, V2)
     for bad in (V3, "../x", ".hidden", ""):
         with pytest.raises(ArtifactError, match="no complete version"):
-            store.set_current(tmp_path, bad)
-    assert store.read_current(tmp_path) == V1
+            layout.set_current(tmp_path, bad)
+    assert layout.read_current(tmp_path) == V1
 
 
 def test_promote_moves_forward_never_back(tmp_path):
     for v in (V1, V2, V3):
         make_version(tmp_path, v)
-    assert store.promote(tmp_path, V2) and store.read_current(tmp_path) == V2
-    assert not store.promote(tmp_path, V1) and store.read_current(tmp_path) == V2  # re-indexing an old one
-    assert store.promote(tmp_path, V3) and store.read_current(tmp_path) == V3
+    assert layout.promote(tmp_path, V2) and layout.read_current(tmp_path) == V2
+    assert not layout.promote(tmp_path, V1) and layout.read_current(tmp_path) == V2  # re-indexing an old one
+    assert layout.promote(tmp_path, V3) and layout.read_current(tmp_path) == V3
 
 
 def test_the_pointer_is_replaced_atomically(tmp_path, monkeypatch):
     make_version(tmp_path, V1)
     make_version(tmp_path, V2)
-    store.set_current(tmp_path, V1)
+    layout.set_current(tmp_path, V1)
 
     def crash(src, dst):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(OSError):
-        store.set_current(tmp_path, V2)
+        layout.set_current(tmp_path, V2)
     monkeypatch.undo()
-    assert store.read_current(tmp_path) == V1  # the old pointer, whole
+    assert layout.read_current(tmp_path) == V1  # the old pointer, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == [V1, V2, "current"]
 
 
 def test_staged_versions_are_readable_by_other_users(tmp_path):
-    with store.staged_dir(tmp_path / V1) as tmp:
+    with files.staged_dir(tmp_path / V1) as tmp:
         (tmp / "a").write_text("x")
     assert (tmp_path / V1).stat().st_mode & 0o777 == 0o755
 
@@ -101,9 +102,9 @@ def test_staged_versions_are_readable_by_other_users(tmp_path):
 ])
 def test_check_index_names_what_does_not_match(tmp_path, field, value, reason):
     good = make_version(tmp_path, V1)
-    model, index = store.check_index(good)
+    model, index = layout.check_index(good)
     assert model["version"] == index["model_version"] == V1
     bad = make_version(tmp_path / "other", V1, **{field: value})
     with pytest.raises(ArtifactError, match="the index does not belong to this model") as e:
-        store.check_index(bad)
+        layout.check_index(bad)
     assert str(e.value).endswith(reason)

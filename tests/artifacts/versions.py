@@ -6,7 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from recsys.artifacts import store
+from recsys.artifacts import files
+from recsys.artifacts import version as layout
 
 
 def clone_version(src: Path, root: Path, name: str, index: bool = True) -> Path:
@@ -16,22 +17,22 @@ def clone_version(src: Path, root: Path, name: str, index: bool = True) -> Path:
     copied too and re-stamped with the new model version. `current` is not touched.
     """
     dst = Path(root) / name
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(store.INDEX_DIR))
-    manifest = store.read_manifest(dst)
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(layout.INDEX_DIR))
+    manifest = layout.read_manifest(dst)
     manifest.pop("files", None)
-    store.write_manifest(dst, dict(manifest, version=name), skip=(store.INDEX_DIR,))
+    layout.write_manifest(dst, dict(manifest, version=name), skip=(layout.INDEX_DIR,))
     if index:
-        shutil.copytree(Path(src) / store.INDEX_DIR, dst / store.INDEX_DIR)
+        shutil.copytree(Path(src) / layout.INDEX_DIR, dst / layout.INDEX_DIR)
         edit_index_manifest(dst, model_version=name)
     return dst
 
 
 def edit_index_manifest(version_dir: Path, **fields) -> None:
     """Change fields of an index manifest, checksums recomputed (a consistent but wrong index)."""
-    index = Path(version_dir) / store.INDEX_DIR
-    manifest = json.loads((index / store.MANIFEST).read_text())
+    index = Path(version_dir) / layout.INDEX_DIR
+    manifest = json.loads((index / layout.MANIFEST).read_text())
     manifest.pop("files", None)
-    store.write_manifest(index, dict(manifest, **fields))
+    layout.write_manifest(index, dict(manifest, **fields))
 
 
 def truncate(path: Path) -> None:
@@ -50,5 +51,5 @@ def flip_byte(path: Path, offset: int = 100) -> None:
 def snapshot(root: Path) -> dict[str, str]:
     """sha256 of every file under `root` outside hidden (staging) directories."""
     root = Path(root)
-    return {p.relative_to(root).as_posix(): store.sha256(p) for p in sorted(root.rglob("*"))
+    return {p.relative_to(root).as_posix(): files.sha256(p) for p in sorted(root.rglob("*"))
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)}

@@ -91,13 +91,14 @@ def test_clustered_vectors_are_unit_and_clustered():
 
 
 def test_a_trained_model_is_queried_with_its_users_embeddings_into_its_own_section(seed_artifacts, tmp_path):
-    from recsys.artifacts import store
-    from recsys.service.recommender import Recommender
+    from recsys.artifacts import version as layout
+    from recsys.service.recommender import Query, Recommender
+    from recsys.service.settings import Settings
 
-    version = store.resolve(seed_artifacts, need_index=True)
+    version = layout.resolve(seed_artifacts, need_index=True)
     queries = vectors.user_queries(version, 10, seed=1)
-    rec = Recommender(version)
-    users = np.stack([rec.user_embedding(str(u)) for u in rec.users.ids])
+    rec = Recommender(layout.Version.at(version, need_index=True), Settings())
+    users = rec.user_vectors([Query(str(u), 1) for u in rec.users.ids])[0]
     nearest = np.abs(queries[:, None, :] - users[None, :, :]).max(axis=2).min(axis=1)
     assert queries.shape == (10, rec.searcher.dim) and nearest.max() <= 1e-6  # each one is a stored user's
     assert vectors.user_queries(version / "index", 10) is None  # not a model version: no users

@@ -65,27 +65,6 @@ def test_built_indexes_carry_the_service_defaults(small):
     assert formats.build("hnsw", items).hnsw.efSearch == formats.DEFAULT_EF_SEARCH == 64
 
 
-def test_set_search_params_reaches_wrapped_indexes(small, tmp_path):
-    items, queries = small
-    ivf = formats.build("ivf", items)
-    refine = faiss.IndexRefineFlat(ivf, faiss.swig_ptr(items))   # exact re-ranking of a shortlist
-    back = roundtrip(refine, tmp_path)
-    formats.set_search_params(back, nprobe=5, k_factor=3.0)
-    assert faiss.downcast_index(back).k_factor == 3.0 and faiss.extract_index_ivf(back).nprobe == 5
-    hnsw = faiss.IndexIDMap(faiss.IndexHNSWFlat(32, 16, faiss.METRIC_INNER_PRODUCT))
-    hnsw.add_with_ids(items[:100], np.arange(100) * 7)
-    back2 = roundtrip(hnsw, tmp_path)
-    formats.set_search_params(back2, ef_search=99)
-    assert faiss.downcast_index(faiss.downcast_index(back2).index).hnsw.efSearch == 99
-    hq = faiss.index_factory(32, "IVF16_HNSW8,Flat", faiss.METRIC_INNER_PRODUCT)   # HNSW coarse quantizer
-    hq.train(items)
-    back3 = roundtrip(hq, tmp_path)
-    formats.set_search_params(back3, nprobe=50)
-    ivf3 = faiss.extract_index_ivf(back3)
-    assert ivf3.nprobe == 50 and faiss.downcast_index(ivf3.quantizer).hnsw.efSearch >= 50
-    formats.set_search_params(formats.build("flat", items), nprobe=3, ef_search=3, k_factor=2)  # no-op
-
-
 def test_ivf_reaches_recall_100_with_default_params(data, tmp_path):
     items, queries, exact = data
     index = formats.build("ivf", items)

@@ -71,14 +71,13 @@ def test_numpy_encoding_equals_the_graph_lookup(dataset):
 
 
 @pytest.mark.parametrize("inputs, hidden", [("dot", ()), ("dot+product", ()), ("dot+product", (16,)), ("full", (16,))])
-def test_numpy_heads_equal_keras_heads(inputs, hidden, tmp_path):
+def test_numpy_heads_equal_keras_heads(inputs, hidden):
     rng = np.random.default_rng(1)
     layer = HeadsLayer(inputs, hidden)
     u = rng.normal(size=(64, 8)).astype(np.float32)
     v = rng.normal(size=(64, 8)).astype(np.float32)
     ctr, cvr = (t.numpy() for t in layer(tf.constant(u), tf.constant(v)))
-    layer.export().save(tmp_path)
-    heads = Heads.load(tmp_path)
+    heads = Heads.from_arrays(*layer.export().to_arrays())
     lg = heads.logits(u, v)
     assert np.abs(lg["ctr"] - ctr).max() <= 1e-5 and np.abs(lg["cvr"] - cvr).max() <= 1e-5
     # Broadcast form used for one user against many candidates.
@@ -107,14 +106,11 @@ def test_feature_spec_roundtrip(dataset, tmp_path):
 @pytest.mark.parametrize("tower_name", ["user", "item"])
 def test_numpy_tower_equals_saved_model_on_real_artifacts(seed_artifacts, tower_name):
     """The hot-path tower reproduces the exported SavedModel, OOV and unseen values included."""
-    from recsys.artifacts import store
-    from recsys.artifacts.feature_store import FeatureStore
-    from recsys.artifacts.numpy_tower import NumpyTower
+    from recsys.artifacts.version import Version
 
-    version = store.resolve(seed_artifacts)
-    spec = FeatureSpec.from_list(store.read_manifest(version)["features"])
-    feats = spec.tower(tower_name)
-    table = FeatureStore.load(version / f"{tower_name}s.parquet", feats, tower_name)
+    version = Version.open(seed_artifacts)
+    feats = version.spec.tower(tower_name)
+    table = version.table(tower_name)
     cols = table.rows(np.arange(len(table)))
     key = f"{tower_name}_id"
     cols[key] = cols[key].copy()
@@ -123,6 +119,6 @@ def test_numpy_tower_equals_saved_model_on_real_artifacts(seed_artifacts, tower_
         if f.is_numeric:
             cols[f.name] = cols[f.name].copy()
             cols[f.name][3] = 1e4  # far outside the training range
-    expected = Tower(version / f"{tower_name}_tower", feats)(cols)
-    got = NumpyTower.load(version / f"{tower_name}_tower")(cols)
+    expected = version.saved_tower(tower_name)(cols)
+    got = version.numpy_tower(tower_name)(cols)
     assert got.shape == expected.shape and np.abs(got - expected).max() <= 1e-5

@@ -60,10 +60,10 @@ class SlowRecommender:
 
 
 def loader(*recommenders):
-    """A load(settings) function handing out `recommenders` in turn (an Exception is raised)."""
+    """A load(settings, version) function handing out `recommenders` in turn (an Exception is raised)."""
     queue = list(recommenders)
 
-    def load(_settings):
+    def load(_settings, _version=None):
         item = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(item, Exception):
             raise item

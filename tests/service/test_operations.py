@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from recsys.artifacts import store
+from recsys.artifacts import version as layout
 from tests.artifacts.versions import clone_version, edit_index_manifest, flip_byte, snapshot, truncate
 from tests.conftest import ROOT, recsys
 from tests.service.servers import TOKEN, start_serve, wait_until
@@ -31,10 +31,10 @@ BODY = {"user_id": 7, "k": 20}
 @pytest.fixture(scope="module")
 def root(seed_artifacts, tmp_path_factory):
     root = tmp_path_factory.mktemp("ops-artifacts")
-    trained = store.resolve(seed_artifacts, need_index=True)
+    trained = layout.resolve(seed_artifacts, need_index=True)
     clone_version(trained, root, V1)
     clone_version(trained, root, V2)
-    store.set_current(root, V1)
+    layout.set_current(root, V1)
     return root
 
 
@@ -57,7 +57,7 @@ def client(server, root):
 
 
 def serve(client: httpx.Client, root, version: str) -> None:
-    store.set_current(root, version)
+    layout.set_current(root, version)
     r = client.post("/admin/reload", headers=AUTH)
     assert r.status_code == 200 and r.json()["model_version"] == version, r.text
 
@@ -79,7 +79,7 @@ def test_admin_endpoint_needs_the_bearer_token(client):
 
 def test_reload_switches_to_the_current_version(client, root):
     before = answer(client)
-    store.set_current(root, V2)
+    layout.set_current(root, V2)
     r = client.post("/admin/reload", headers=AUTH)
     assert r.status_code == 200
     assert r.json() == {"status": "reloaded", "model_version": V2, "previous_version": V1}
@@ -93,13 +93,13 @@ def test_reload_switches_to_the_current_version(client, root):
 @pytest.mark.parametrize("damage", ["truncate the new version's index", "flip a byte of the served version's index"])
 def test_a_damaged_index_is_refused_and_the_old_version_answers_identically(client, root, damage):
     if damage.startswith("truncate"):
-        clone_version(store.resolve(root, V1), root, V3)
+        clone_version(layout.resolve(root, V1), root, V3)
         before = answer(client)
         truncate(root / V3 / "index" / "index.faiss")
-        store.set_current(root, V3)
+        layout.set_current(root, V3)
         served, bad_file = V1, "index.faiss"
     else:
-        clone_version(store.resolve(root, V1), root, V4)
+        clone_version(layout.resolve(root, V1), root, V4)
         serve(client, root, V4)
         before = answer(client)
         flip_byte(root / V4 / "index" / "embeddings.npy", offset=200)
@@ -113,10 +113,10 @@ def test_a_damaged_index_is_refused_and_the_old_version_answers_identically(clie
 
 
 def test_a_mismatched_model_index_pair_is_refused_on_reload(client, root):
-    clone_version(store.resolve(root, V1), root, V5)
+    clone_version(layout.resolve(root, V1), root, V5)
     edit_index_manifest(root / V5, model_version=V1)  # V1's index filed under V5
     before = answer(client)
-    store.set_current(root, V5)
+    layout.set_current(root, V5)
     r = client.post("/admin/reload", headers=AUTH)
     assert r.status_code == 409
     assert "the index does not belong to this model: model_version" in r.json()["message"]
@@ -126,45 +126,45 @@ def test_a_mismatched_model_index_pair_is_refused_on_reload(client, root):
 
 KILL_AFTER_STAGING = """
 import os, signal, sys
-from recsys.artifacts import store
-from recsys.index import build_index
+from recsys.artifacts import version as layout
+from recsys.cli import main
 
-write_manifest = store.write_manifest
+write_manifest = layout.write_manifest
 
 def write_manifest_then_die(*args, **kwargs):
     write_manifest(*args, **kwargs)  # the staged index is now whole, manifest and all, but not renamed
     os.kill(os.getpid(), signal.SIGKILL)
 
-store.write_manifest = write_manifest_then_die
-sys.exit(build_index.main(sys.argv[1:]))
+layout.write_manifest = write_manifest_then_die
+sys.exit(main(["build-index", *sys.argv[1:]]))
 """
 
 
 def test_a_killed_build_index_leaves_the_served_version_unchanged(client, root):
-    clone_version(store.resolve(root, V1), root, V6, index=False)  # newer than V1, not indexed yet
-    before, files, versions = answer(client), snapshot(root), store.list_versions(root)
+    clone_version(layout.resolve(root, V1), root, V6, index=False)  # newer than V1, not indexed yet
+    before, files, versions = answer(client), snapshot(root), layout.list_versions(root)
     proc = subprocess.run([sys.executable, "-c", KILL_AFTER_STAGING, "--artifacts", str(root), "--version", V6],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     staged = [p for p in (root / V6).iterdir() if p.name.startswith(".index.tmp-")]
     assert len(staged) == 1 and (staged[0] / "manifest.json").is_file()  # killed at the worst moment
-    assert not (root / V6 / "index").exists() and not store.has_index(root / V6)
-    assert snapshot(root) == files and store.list_versions(root) == versions
-    assert store.read_current(root) == V1 and store.resolve(root, need_index=True).name == V1
+    assert not (root / V6 / "index").exists() and not layout.has_index(root / V6)
+    assert snapshot(root) == files and layout.list_versions(root) == versions
+    assert layout.read_current(root) == V1 and layout.resolve(root, need_index=True).name == V1
     r = client.post("/admin/reload", headers=AUTH)
     assert r.status_code == 200 and r.json()["model_version"] == V1
     assert answer(client) == before
     # Running it again completes the index and switches `current`; a reload then serves it.
     recsys("build-index", "--artifacts", str(root), "--version", V6)
-    assert store.read_current(root) == V6
-    store.verify(root / V6 / "index")
+    assert layout.read_current(root) == V6
+    layout.verify(root / V6 / "index")
     r = client.post("/admin/reload", headers=AUTH)
     assert r.status_code == 200 and r.json()["model_version"] == V6
     assert answer(client)["items"] == before["items"]
 
 
 def test_sighup_reloads(client, server, root):
-    store.set_current(root, V2)
+    layout.set_current(root, V2)
     os.kill(server.proc.pid, signal.SIGHUP)
     wait_until(lambda: client.get("/readyz").json()["model_version"] == V2, timeout=30)
     assert answer(client)["model_version"] == V2

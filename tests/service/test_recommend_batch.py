@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.artifacts import store
+from recsys.artifacts.version import Version
 from recsys.service.app import recommend_response
 from recsys.service.errors import InvalidRequest, UnknownUser
 from recsys.service.recommender import Query, Recommender, Scored
 from recsys.service.schemas import Objective, RecommendResponse
+from recsys.service.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def rec(seed_artifacts) -> Recommender:
-    return Recommender(store.resolve(seed_artifacts, need_index=True))
+    return Recommender(Version.open(seed_artifacts, need_index=True), Settings())
 
 
 def new_user_features(rec: Recommender) -> dict:
@@ -53,7 +54,7 @@ def test_the_batch_matches_a_brute_force_ranking(rec):
     users = ["7", "8", "9"]
     out = rec.recommend_batch([Query(u, 10) for u in users])
     for user, got in zip(users, out):
-        u = rec.user_embedding(user)
+        u = rec.user_vectors([Query(user, 1)])[0][0]
         sims = rec.searcher.embeddings @ u
         top = np.argsort(-sims, kind="stable")[:rec.candidates]
         p_click, p_conv = rec.heads.predict(u[None, :], rec.searcher.embeddings[top])

@@ -1,0 +1,391 @@
+"""One artifact version: its layout on disk, the reader that opens and verifies it, the writers.
+
+    ARTIFACTS/
+      20261128T120000123456/      one version, written by `recsys train`
+        manifest.json             written last; lists a sha256 for every file
+        user_tower/ item_tower/   SavedModels taking raw feature columns, plus the same
+                                  function as numpy weights (numpy_tower.npz, numpy_tower.json)
+        heads.npz heads.json      CTR/CVR heads (weights + config)
+        users.parquet             user feature store (raw features by user_id)
+        items.parquet             item catalogue (raw features by item_id)
+        seen.parquet              (user_id, item_id) pairs seen in training data
+        index/                    written by `recsys build-index`, its own manifest.json:
+          index.faiss             FAISS inner-product index (search defaults travel with it)
+          item_ids.npy            row -> item_id
+          embeddings.npy          row -> item vector, for the heads
+      current                     names the version to serve; replaced atomically
+
+Every file name of a version is declared here and nowhere else. `Version.open` resolves a
+name under the root, verifies every checksum and reads both manifests once; its loaders then
+hand out one artifact each. `create_version` and `write_index` stage what they write in a
+hidden directory and write the manifest last, so a directory without manifest.json is not a
+version, and `current` only ever names a version with a complete index: an interrupted
+`train` or `build-index` leaves the previous version serving.
+
+Adding an artifact: its file name below, a `write_*` method on VersionWriter and a loader on
+Version, then its consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.feature_store import FeatureStore, save_table
+from recsys.artifacts.features import Feature, FeatureSpec
+from recsys.artifacts.files import checksums, sha256, staged_dir, write_json_atomic, write_text_atomic
+from recsys.artifacts.heads import Heads
+from recsys.artifacts.numpy_tower import NumpyTower
+from recsys.artifacts.towers import Tower
+
+MANIFEST = "manifest.json"
+CURRENT = "current"
+INDEX_DIR = "index"
+TOWER_DIRS = {"user": "user_tower", "item": "item_tower"}
+NUMPY_TOWER = ("numpy_tower.npz", "numpy_tower.json")  # arrays, config; inside a tower directory
+HEADS = ("heads.npz", "heads.json")                     # arrays, config
+TABLES = {"user": "users.parquet", "item": "items.parquet"}
+SEEN = "seen.parquet"
+INDEX_FILE, ITEM_IDS, EMBEDDINGS = "index.faiss", "item_ids.npy", "embeddings.npy"  # inside INDEX_DIR
+# The only metric the service scores with (similarity = u·v, the heads take u·v).
+INDEX_METRIC = "inner_product"
+# What a version name may look like: one path component, never hidden, never `..`.
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+# -- manifests ---------------------------------------------------------------------------
+
+def write_manifest(directory: Path, data: dict, skip: tuple[str, ...] = ()) -> dict:
+    """Write manifest.json last, with checksums of everything else in `directory` (but `skip`)."""
+    data = dict(data, files=checksums(directory, skip=(MANIFEST, *skip)))
+    write_json_atomic(Path(directory) / MANIFEST, data)
+    return data
+
+
+def read_manifest(directory: Path) -> dict:
+    path = Path(directory) / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ArtifactError(f"{directory}: no {MANIFEST} (not a complete artifact)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: unreadable ({e})") from None
+
+
+def verify(directory: Path) -> dict:
+    """Read the manifest and check every file it lists; raise ArtifactError on a mismatch."""
+    manifest = read_manifest(directory)
+    for rel, digest in manifest.get("files", {}).items():
+        p = Path(directory) / rel
+        if not p.is_file():
+            raise ArtifactError(f"{directory}: file {rel} listed in {MANIFEST} is missing")
+        if sha256(p) != digest:
+            raise ArtifactError(f"{directory}: file {rel} does not match its checksum")
+    return manifest
+
+
+def check_index(version_dir: Path, model: dict | None = None, index: dict | None = None) -> tuple[dict, dict]:
+    """The model manifest and the index manifest of a version, checked to belong together.
+
+    The index must have been built by this model version, with its embedding dimension,
+    over its whole item catalogue, with the inner-product metric; otherwise ArtifactError
+    names every field that differs.
+    """
+    version_dir = Path(version_dir)
+    model = model if model is not None else read_manifest(version_dir)
+    index = index if index is not None else read_manifest(version_dir / INDEX_DIR)
+    catalogue = version_dir / TABLES["item"]
+    try:
+        count = pq.read_metadata(catalogue).num_rows  # the Parquet footer only
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"{catalogue}: unreadable ({e})") from None
+    want = {"model_version": model.get("version"), "dim": model.get("embedding_dim"), "count": count,
+            "metric": INDEX_METRIC}
+    bad = [f"{key} {index.get(key)!r} (model: {value!r})" for key, value in want.items() if index.get(key) != value]
+    if bad:
+        raise ArtifactError(f"{version_dir}: the index does not belong to this model: " + "; ".join(bad))
+    return model, index
+
+
+# -- the artifact root: which version ----------------------------------------------------
+
+def new_version_name() -> str:
+    # Sortable by time; microseconds keep two runs in one second apart.
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+
+
+def is_version(path: Path) -> bool:
+    return (Path(path) / MANIFEST).is_file()
+
+
+def has_index(version_dir: Path) -> bool:
+    return (Path(version_dir) / INDEX_DIR / MANIFEST).is_file()
+
+
+def list_versions(root: str | Path) -> list[Path]:
+    """Complete versions under `root`, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_version(p))
+
+
+def read_current(root: str | Path) -> str | None:
+    """The version `ROOT/current` names, or None when there is no pointer."""
+    path = Path(root) / CURRENT
+    try:
+        name = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{path}: unreadable ({e})") from None
+    if not _VERSION_NAME.fullmatch(name):
+        raise ArtifactError(f"{path}: does not name a version (got {name[:80]!r})")
+    return name
+
+
+def set_current(root: str | Path, version: str) -> None:
+    """Point `ROOT/current` at `version` atomically; the version must have a complete index."""
+    root = Path(root)
+    if not _VERSION_NAME.fullmatch(version) or not is_version(root / version):
+        raise ArtifactError(f"{root}: no complete version named {version!r}")
+    if not has_index(root / version):
+        raise ArtifactError(f"{root / version}: no index; `current` only ever names an indexed version")
+    write_text_atomic(root / CURRENT, version + "\n")
+
+
+def promote(root: str | Path, version: str) -> bool:
+    """Make `version` current unless `current` already names a newer indexed version.
+
+    Version names sort by creation time, so re-indexing an old version (say, to try another
+    index format) never rolls serving back; pin a version (`--version`) to roll back.
+    Returns whether `current` now names `version`.
+    """
+    root = Path(root)
+    try:
+        now = read_current(root)
+    except ArtifactError:
+        now = None  # an unreadable pointer is replaced
+    if now is not None and now > version and has_index(root / now) and is_version(root / now):
+        return False
+    set_current(root, version)
+    return True
+
+
+def resolve(root: str | Path, version: str | None = None, need_index: bool = False) -> Path:
+    """The named version, or the version to use by default.
+
+    With `need_index` (serving) the default is the one `current` names, falling back to the
+    newest complete version with an index when there is no usable pointer; without it
+    (training-side commands) the newest complete version.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ArtifactError(f"{root}: artifact root not found (run `recsys train --out {root}` first)")
+    if version:
+        path = root / version
+        if not is_version(path):
+            raise ArtifactError(f"{root}: no complete version named {version!r}")
+        if need_index and not has_index(path):
+            raise ArtifactError(f"{path}: no index (run `recsys build-index --artifacts {root} --version {version}`)")
+        return path
+    versions = list_versions(root)
+    if need_index:
+        try:
+            current = read_current(root)
+        except ArtifactError:
+            current = None
+        if current is not None and is_version(root / current) and has_index(root / current):
+            return root / current
+        versions = [v for v in versions if has_index(v)]
+        if not versions:
+            raise ArtifactError(f"{root}: no version with an index (run `recsys build-index --artifacts {root}`)")
+    if not versions:
+        raise ArtifactError(f"{root}: no complete model version (run `recsys train --out {root}` first)")
+    return versions[-1]
+
+
+# -- reading -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ItemIndex:
+    """A version's item index; its files agree with each other and with its manifest."""
+
+    ann: faiss.Index            # inner product, N rows; built-in search defaults (nprobe, efSearch)
+    item_ids: np.ndarray        # (N,) str, row -> item_id
+    embeddings: np.ndarray      # (N, D) float32, row -> item vector
+    manifest: dict
+
+
+@dataclass(frozen=True)
+class Version:
+    """An opened version: every checksum verified, the manifest read, the feature spec parsed.
+
+    Plain data (a path and manifests), so it can be handed to another process; each loader
+    reads its artifact afresh.
+    """
+
+    path: Path
+    manifest: dict
+    spec: FeatureSpec
+    index_manifest: dict | None = None  # verified and paired with the model (opened with need_index)
+
+    @classmethod
+    def open(cls, root: str | Path, name: str | None = None, need_index: bool = False) -> Version:
+        """Resolve `name` under `root` (see `resolve`) and open it; ArtifactError if it is damaged."""
+        return cls.at(resolve(root, name, need_index), need_index)
+
+    @classmethod
+    def at(cls, path: str | Path, need_index: bool = False) -> Version:
+        """Open the version directory `path`; with `need_index` its index is verified and paired too."""
+        path = Path(path)
+        manifest = verify(path)
+        if not isinstance(manifest.get("features"), list) or "version" not in manifest:
+            raise ArtifactError(f"{path}: not a model version ({MANIFEST} names no version and features)")
+        spec = FeatureSpec.from_list(manifest["features"], where=str(path / MANIFEST))
+        index = check_index(path, manifest, verify(path / INDEX_DIR))[1] if need_index else None
+        return cls(path, manifest, spec, index)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["version"]
+
+    @property
+    def has_index(self) -> bool:
+        return has_index(self.path)
+
+    def table(self, tower: str) -> FeatureStore:
+        """The user feature store ("user") or the item catalogue ("item")."""
+        return FeatureStore.load(self.path / TABLES[tower], self.spec.tower(tower), tower)
+
+    def seen(self) -> pd.DataFrame:
+        """Distinct (user_id, item_id) pairs of the training data."""
+        path = self.path / SEEN
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as e:
+            raise ArtifactError(f"{path}: unreadable ({e})") from None
+
+    def numpy_tower(self, tower: str) -> NumpyTower:
+        """The tower as numpy weights: `tower(columns)` -> (B, D) float32."""
+        directory = self.path / TOWER_DIRS[tower]
+        try:
+            return NumpyTower(*_read_config_and_arrays(directory, *NUMPY_TOWER))
+        except (OSError, KeyError, ValueError) as e:
+            raise ArtifactError(f"{directory}: numpy tower unreadable ({e})") from None
+
+    def saved_tower(self, tower: str) -> Tower:
+        """The tower as the exported SavedModel (imports TensorFlow on first use)."""
+        return Tower(self.path / TOWER_DIRS[tower], self.spec.tower(tower))
+
+    def heads(self) -> Heads:
+        try:
+            return Heads.from_arrays(*_read_config_and_arrays(self.path, *HEADS))
+        except (OSError, KeyError, ValueError) as e:
+            raise ArtifactError(f"{self.path}: heads unreadable ({e})") from None
+
+    def index(self) -> ItemIndex:
+        """The item index, verified and paired with this model unless opening did that already."""
+        directory = self.path / INDEX_DIR
+        manifest = self.index_manifest
+        if manifest is None:
+            manifest = check_index(self.path, self.manifest, verify(directory))[1]
+        try:
+            ann = faiss.read_index(str(directory / INDEX_FILE))
+            item_ids = np.load(directory / ITEM_IDS)
+            embeddings = np.load(directory / EMBEDDINGS)
+        except (OSError, RuntimeError, ValueError) as e:
+            raise ArtifactError(f"{directory}: index unreadable ({e})") from None
+        if embeddings.ndim != 2 or not (ann.ntotal == len(embeddings) == len(item_ids) == manifest.get("count")) \
+                or not (ann.d == embeddings.shape[1] == manifest.get("dim")):
+            raise ArtifactError(f"{directory}: index, id map, embeddings and manifest disagree on size")
+        if ann.metric_type != faiss.METRIC_INNER_PRODUCT:
+            raise ArtifactError(f"{directory}: index metric is not {INDEX_METRIC}")
+        return ItemIndex(ann, item_ids, embeddings, manifest)
+
+
+def _read_config_and_arrays(directory: Path, arrays_file: str, config_file: str) -> tuple[dict, dict]:
+    config = json.loads((directory / config_file).read_text())
+    with np.load(directory / arrays_file) as z:
+        return config, {k: z[k] for k in z.files}
+
+
+def _write_config_and_arrays(directory: Path, arrays_file: str, config_file: str, config: dict,
+                             arrays: dict[str, np.ndarray]) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    np.savez(directory / arrays_file, **arrays)
+    (directory / config_file).write_text(json.dumps(config) + "\n")
+
+
+# -- writing -----------------------------------------------------------------------------
+
+class VersionWriter:
+    """A version being staged under a hidden name: each `write_*` puts one artifact in place."""
+
+    def __init__(self, staging: Path, name: str, final: Path):
+        self.staging = staging
+        self.name = name
+        self.path = final       # where the version appears once written
+        self.finished = False
+
+    def tower_dir(self, tower: str) -> Path:
+        """The directory the tower's SavedModel is exported into (not created: the exporter does)."""
+        return self.staging / TOWER_DIRS[tower]
+
+    def write_numpy_tower(self, tower: str, numpy_tower: NumpyTower) -> None:
+        _write_config_and_arrays(self.tower_dir(tower), *NUMPY_TOWER, numpy_tower.config, numpy_tower.arrays)
+
+    def write_heads(self, heads: Heads) -> None:
+        _write_config_and_arrays(self.staging, *HEADS, *heads.to_arrays())
+
+    def write_table(self, tower: str, frame: pd.DataFrame, features: tuple[Feature, ...]) -> None:
+        save_table(frame, features, tower, self.staging / TABLES[tower])
+
+    def write_seen(self, pairs: pd.DataFrame) -> None:
+        pairs[["user_id", "item_id"]].drop_duplicates().to_parquet(self.staging / SEEN, index=False)
+
+    def finish(self, spec: FeatureSpec, embedding_dim: int, **fields) -> dict:
+        """Write the manifest (the reader's contract: version, features, embedding_dim) last."""
+        self.finished = True
+        return write_manifest(self.staging, {**fields, "version": self.name, "features": spec.to_list(),
+                                             "embedding_dim": int(embedding_dim)})
+
+
+@contextmanager
+def create_version(root: str | Path) -> Iterator[VersionWriter]:
+    """Stage a new version under `root`; it appears, whole, once the block ends after `finish`."""
+    name = new_version_name()
+    final = Path(root) / name
+    with staged_dir(final) as tmp:
+        writer = VersionWriter(tmp, name, final)
+        yield writer
+        if not writer.finished:
+            raise ArtifactError(f"{final}: version written without a manifest")
+
+
+def write_index(version: Version, ann: faiss.Index, item_ids: np.ndarray, embeddings: np.ndarray,
+                **fields) -> Path:
+    """Replace the version's index by `ann` over `embeddings` (N, D), rows named by `item_ids` (N,).
+
+    The manifest carries what the reader pairs with the model (model version, dimension,
+    count, metric) plus `fields`; the directory is staged and renamed into place.
+    """
+    final = version.path / INDEX_DIR
+    with staged_dir(final) as tmp:
+        faiss.write_index(ann, str(tmp / INDEX_FILE))
+        np.save(tmp / ITEM_IDS, np.asarray(item_ids).astype(str))
+        np.save(tmp / EMBEDDINGS, embeddings)
+        write_manifest(tmp, {**fields, "model_version": version.name, "metric": INDEX_METRIC,
+                             "dim": int(embeddings.shape[1]), "count": int(len(item_ids))})
+    return final
