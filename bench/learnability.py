@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, type=Path, help="a realistic simulator output (holds world.npz)")
     ap.add_argument("--out", type=Path, help="work directory (default: a temporary one, removed after)")
     args = ap.parse_args(argv)
-    from recsys.model.learnability import has_priors, learnability, rounded
+    from recsys.model.evaluation.learnability import has_priors, learnability, rounded
 
     if not (args.data / "world.npz").is_file():
         print(f"learnability: {args.data}/world.npz not found: give a `recsys simulate --profile realistic` output",
@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    from recsys.model.train import make_config, train
+    from recsys.model.training.config import make_config
+    from recsys.model.training.train import train
 
     work = args.out or Path(tempfile.mkdtemp(prefix="recsys-learnability-"))
     try:

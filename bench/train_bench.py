@@ -37,10 +37,11 @@ def baseline_fit(data: Path, batch_size: int, steps: int) -> float:
     import tensorflow as tf
 
     from recsys.artifacts.feature_store import to_columns
-    from recsys.model.data import load_dataset, split
-    from recsys.model.heads import HeadsLayer
-    from recsys.model.train import fit_all_preprocessing, make_config
-    from recsys.model.towers import build_encoder, build_tower
+    from recsys.model.data.dataset import load_dataset, split
+    from recsys.model.training.heads import HeadsLayer
+    from recsys.model.training.config import make_config
+    from recsys.model.training.inputs import fit_all_preprocessing
+    from recsys.model.training.towers import build_encoder, build_tower
 
     config = make_config("default")
     ds = load_dataset(data)
@@ -81,7 +82,8 @@ def baseline_fit(data: Path, batch_size: int, steps: int) -> float:
 
 def project_loop(data: Path, batch_size: int) -> tuple[float, float]:
     """(examples/s of one epoch of the project's loop, its seconds)."""
-    from recsys.model.train import make_config, train
+    from recsys.model.training.config import make_config
+    from recsys.model.training.train import train
 
     with tempfile.TemporaryDirectory() as tmp:
         version, _ = train(data, tmp, make_config("default", epochs=1, batch_size=batch_size, validation_fraction=0.0))
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="docs/PERFORMANCE.md")
     args = p.parse_args(argv)
 
-    from recsys.model.simulate import simulate
+    from recsys.model.data.simulate import simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(args.data) if args.data else Path(tmp) / "data"

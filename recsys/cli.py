@@ -36,7 +36,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_simulate(args) -> None:
-    from recsys.model.simulate import simulate
+    from recsys.model.data.simulate import simulate
 
     summary = simulate(args.profile, Path(args.out), users=args.users, items=args.items,
                        interactions=args.interactions, seed=args.seed, feature_prefix=args.feature_prefix,
@@ -45,7 +45,7 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from recsys.model.movielens import convert
+    from recsys.model.data.movielens import convert
 
     summary = convert(args.ratings_dir, args.out, negatives=args.negatives, seed=args.seed,
                       sampling=args.sampling, fmt=args.format)
@@ -53,7 +53,8 @@ def cmd_convert(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from recsys.model.train import make_config, train
+    from recsys.model.training.config import make_config
+    from recsys.model.training.train import train
 
     config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
@@ -73,14 +74,14 @@ def cmd_build_index(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from recsys.model.evaluate import evaluate
+    from recsys.model.evaluation.evaluate import evaluate
 
     print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
                               max_users=args.max_users, baselines=not args.no_baselines), indent=2))
 
 
 def cmd_report(args) -> None:
-    from recsys.model.report import report
+    from recsys.model.evaluation.report import report
 
     movielens = Path(args.movielens) if args.movielens else None
     if movielens is not None and not movielens.is_dir():

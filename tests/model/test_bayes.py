@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.model.bayes import BayesPredictor
-from recsys.model.world import make_world
+from recsys.model.evaluation.bayes import BayesPredictor
+from recsys.model.data.world import make_world
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,10 @@ def test_ids_are_checked(world):
 
 
 def test_on_a_simulated_data_set_it_sits_between_popularity_and_the_oracle():
-    from recsys.model.data import split
-    from recsys.model.evaluate import PopularityScorer
-    from recsys.model.metrics import auc
-    from recsys.model.world import exposures
+    from recsys.model.data.dataset import split
+    from recsys.model.evaluation.evaluate import PopularityScorer
+    from recsys.model.evaluation.metrics import auc
+    from recsys.model.data.world import exposures
 
     world = make_world(1500, 400, seed=5)[0]
     inter, truth = exposures(world, 60_000, seed=5, progress=False)

@@ -8,7 +8,7 @@ import pytest
 from sklearn.model_selection import train_test_split
 
 from recsys.artifacts.errors import DataError
-from recsys.model.data import load_dataset, split
+from recsys.model.data.dataset import load_dataset, split
 
 
 @pytest.fixture

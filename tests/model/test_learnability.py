@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from bench.learnability import main
-from recsys.model.data import load_dataset, split
-from recsys.model.learnability import equations, has_priors, reveal
-from recsys.model.metrics import auc
-from recsys.model.world import World
+from recsys.model.data.dataset import load_dataset, split
+from recsys.model.evaluation.learnability import equations, has_priors, reveal
+from recsys.model.evaluation.metrics import auc
+from recsys.model.data.world import World
 from tests.conftest import recsys
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recsys.model.train import losses
+from recsys.model.training.losses import losses
 
 
 def bce(y, p):

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from recsys.artifacts.errors import DataError
-from recsys.model.data import load_dataset
-from recsys.model.movielens import convert
+from recsys.model.data.dataset import load_dataset
+from recsys.model.data.movielens import convert
 from tests.conftest import recsys
 
 MOVIES = """movieId,title,genres\r

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from recsys.artifacts.errors import ConfigError
-from recsys.model import multiworker
+from recsys.model.training import multiworker
 from tests.conftest import ROOT
 from tests.service.servers import free_port
 

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from recsys.model.optim import SparseAdam
+from recsys.model.training.optim import SparseAdam
 
 
 def adam_reference(x, grads, lr=0.01, b1=0.9, b2=0.999, eps=1e-7):

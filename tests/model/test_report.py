@@ -1,6 +1,6 @@
 """The report's target checks, on made-up evaluations."""
 
-from recsys.model.report import learnability_section, table, targets
+from recsys.model.evaluation.report import learnability_section, table, targets
 
 
 def results(bayes_ctcvr):

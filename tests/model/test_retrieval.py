@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from recsys.model.retrieval import in_batch_softmax_loss
+from recsys.model.training.losses import in_batch_softmax_loss
 
 
 def reference(u, v, ids, log_q, positive, t):

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from recsys.model.simulate import simulate_seed
+from recsys.model.data.simulate import simulate_seed
 
 
 def article_generator():

@@ -7,10 +7,10 @@ import tensorflow as tf
 from recsys.artifacts.features import FeatureSpec
 from recsys.artifacts.heads import Heads
 from recsys.artifacts.towers import Tower
-from recsys.model.data import load_dataset
-from recsys.model.heads import HeadsLayer
-from recsys.model.towers import build_encoder, build_tower, encode, fit_preprocessing
-from recsys.model.train import export_tower
+from recsys.model.data.dataset import load_dataset
+from recsys.model.training.heads import HeadsLayer
+from recsys.model.training.towers import build_encoder, build_tower, encode, fit_preprocessing
+from recsys.model.training.export import export_tower
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from recsys.artifacts.errors import ConfigError
-from recsys.model.data import load_dataset
-from recsys.model.simulate import simulate
-from recsys.model.world import World
+from recsys.model.data.dataset import load_dataset
+from recsys.model.data.simulate import simulate
+from recsys.model.data.world import World
 from tests.conftest import recsys
 
 SIZES = {"users": 3000, "items": 800, "interactions": 60000, "seed": 7}

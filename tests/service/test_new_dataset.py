@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.model.evaluate import PopularityScorer, ndcg_against_gains, true_scores
-from recsys.model.world import World
+from recsys.model.evaluation.evaluate import PopularityScorer, ndcg_against_gains, true_scores
+from recsys.model.data.world import World
 from tests.conftest import ROOT
 from tests.service.servers import start_serve
 

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from recsys.artifacts.features import FeatureSpec
-from recsys.model.bayes import available
-from recsys.model.data import Dataset, load_dataset, split
-from recsys.model.metrics import auc
-from recsys.model.world import FILE, World, sigmoid
+from recsys.model.evaluation.bayes import available
+from recsys.model.data.dataset import Dataset, load_dataset, split
+from recsys.model.evaluation.metrics import auc
+from recsys.model.data.world import FILE, World, sigmoid
 
 
 def has_priors(data: str | Path) -> bool:
@@ -80,7 +80,7 @@ def equations(world: World, ds: Dataset, test_size: float, seed: int) -> dict[st
 def learnability(data: Path, work: Path, config) -> dict[str, dict]:
     """Train `config` on the revealed copy of `data` (under `work`); its held-out AUCs beside
     `equations` and the oracle, on the split `config` defines."""
-    from recsys.model.train import train
+    from recsys.model.training.train import train
 
     world, ds = World.load(data), load_dataset(data)
     reveal(world, ds, Path(work) / "revealed")

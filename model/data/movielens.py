@@ -33,6 +33,7 @@ import pandas as pd
 
 from recsys.artifacts.errors import ConfigError, DataError
 from recsys.artifacts.features import Feature, FeatureSpec
+from recsys.model.data.dataset import PARQUET_ABOVE, write_dataset
 
 CONVERSION_RATING = 4.0
 _YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{4})?\)\s*$")
@@ -161,8 +162,6 @@ def sample_negatives(user_idx: np.ndarray, rated_keys: np.ndarray, n_items: int,
 def convert(ratings_dir: str | Path, out: str | Path, negatives: int = 4, seed: int = 0,
             sampling: str = "uniform", fmt: str = "auto") -> dict:
     """Write the dataset (users, items, interactions, features.toml) and test.parquet."""
-    from recsys.model.simulate import PARQUET_ABOVE, write_dataset
-
     if negatives < 0:
         raise ConfigError(f"--negatives must be >= 0, not {negatives}")
     if sampling not in ("uniform", "popularity"):

@@ -1,4 +1,4 @@
-"""Reading and validating a dataset directory (the dataset contract in docs/DATA.md).
+"""Reading, validating and writing a dataset directory (the dataset contract in docs/DATA.md).
 
 Ids and categorical values are read as strings; numerics as floats; labels as 0/1.
 Anything that breaks the contract raises DataError with one line saying what and where.
@@ -20,6 +20,9 @@ from recsys.artifacts.errors import DataError
 from recsys.artifacts.features import KEYS, FeatureSpec
 
 LABELS = ("click", "conversion")
+PARQUET_ABOVE = 1_000_000   # format "auto": Parquet above this many interactions, CSV below
+# Files that only some sources write; removed before writing so none is left stale.
+SIDE_FILES = ("truth.parquet", "world.npz", "world.json", "test.parquet", "convert.json")
 
 
 @dataclass
@@ -146,3 +149,20 @@ def split(n: int, test_size: float = 0.2, seed: int = 42) -> tuple[np.ndarray, n
     n_test = math.ceil(test_size * n)
     perm = np.random.RandomState(seed).permutation(n)
     return perm[n_test:], perm[:n_test]
+
+
+def write_dataset(out: Path, users: pd.DataFrame, items: pd.DataFrame, interactions: pd.DataFrame,
+                  spec: FeatureSpec, fmt: str = "csv") -> None:
+    """Write the three tables ("csv" or "parquet") and features.toml to `out`, replacing any data set there."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for side in SIDE_FILES:
+        (out / side).unlink(missing_ok=True)
+    for name, frame in (("users", users), ("items", items), ("interactions", interactions)):
+        for stale in (out / f"{name}.csv", out / f"{name}.parquet"):
+            stale.unlink(missing_ok=True)
+        if fmt == "parquet":
+            frame.to_parquet(out / f"{name}.parquet", index=False)
+        else:
+            frame.to_csv(out / f"{name}.csv", index=False)
+    spec.dump(out / "features.toml")

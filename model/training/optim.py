@@ -40,6 +40,12 @@ class SparseAdam:
         self.acc = state(adagrad_initial, adagrad)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
 
+    def description(self) -> dict[str, str]:
+        """What updates each part of the model, for the manifest."""
+        tables = (f"adagrad, sparse row updates, learning rate {self.adagrad_lr:g}" if self.adagrad_lr is not None
+                  else f"adam, sparse row updates, learning rate {self.lr:g}")
+        return {"embedding_tables": tables, "dense_weights": f"adam, learning rate {self.lr:g}"}
+
     def apply(self, grads) -> None:
         """One update; `grads` in the order of the variables given at construction."""
         self.step.assign_add(1)

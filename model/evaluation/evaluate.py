@@ -35,8 +35,8 @@ from recsys.artifacts.feature_store import FeatureStore, to_columns
 from recsys.artifacts.features import FeatureSpec
 from recsys.artifacts.heads import Heads
 from recsys.artifacts.towers import Tower
-from recsys.model.data import load_dataset, split
-from recsys.model.metrics import auc, recall_ndcg_at_k
+from recsys.model.data.dataset import load_dataset, split
+from recsys.model.evaluation.metrics import auc, recall_ndcg_at_k
 
 BAYES_MAX_USERS = 100_000
 
@@ -114,7 +114,7 @@ class BayesScorer:
     per user costs samples × items)."""
 
     def __init__(self, world, train: pd.DataFrame):
-        from recsys.model.bayes import BayesPredictor
+        from recsys.model.evaluation.bayes import BayesPredictor
 
         self.predictor = BayesPredictor(world, train)
 
@@ -148,7 +148,7 @@ def load_truth(directory: Path):
     """(world, per-row truth) of a simulated data set, or (None, None)."""
     if not (directory / "truth.parquet").is_file():
         return None, None
-    from recsys.model.world import World
+    from recsys.model.data.world import World
 
     return World.load(directory), pd.read_parquet(directory / "truth.parquet")
 
@@ -246,7 +246,7 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)
         if world is not None:
-            from recsys.model.bayes import available
+            from recsys.model.evaluation.bayes import available
 
             if available(world) and len(train):
                 n_users = rows["user_id"].nunique()

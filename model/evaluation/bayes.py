@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.model.world import CONV_BIAS_NOISE, DIM, PRICE_SENS_NOISE, World, _indices, _unit, sigmoid
+from recsys.model.data.world import CONV_BIAS_NOISE, DIM, PRICE_SENS_NOISE, World, _indices, _unit, sigmoid
 
 
 def available(world: World) -> bool:

@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 from recsys.artifacts import store
-from recsys.model.evaluate import evaluate
-from recsys.model.train import make_config, train
+from recsys.model.evaluation.evaluate import evaluate
+from recsys.model.training.config import make_config
+from recsys.model.training.train import train
 
 KS = (1, 5, 10, 20, 50, 100)
 CONFIGS = {
@@ -189,8 +190,8 @@ def machine() -> str:
 
 
 def report(out: Path, movielens: Path | None = None, work: Path | None = None, command: str = "make quality") -> Path:
-    from recsys.model.learnability import has_priors, learnability
-    from recsys.model.simulate import simulate
+    from recsys.model.evaluation.learnability import has_priors, learnability
+    from recsys.model.data.simulate import simulate
 
     out = Path(out)
     images = out / "quality"
@@ -208,7 +209,7 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
         learned["realistic"] = learnability(data, work / "learnability", make_config("default"))
 
     if movielens is not None:
-        from recsys.model.movielens import convert
+        from recsys.model.data.movielens import convert
 
         data = work / "movielens"
         log("converting MovieLens")

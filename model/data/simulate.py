@@ -24,6 +24,7 @@ import pandas as pd
 
 from recsys.artifacts.errors import ConfigError
 from recsys.artifacts.features import KEYS, Feature, FeatureSpec
+from recsys.model.data.dataset import PARQUET_ABOVE, write_dataset
 
 SEED_SPEC = FeatureSpec((
     Feature("user_id", "user", "id", 8),
@@ -49,9 +50,6 @@ REALISTIC_SPEC = FeatureSpec((
     Feature("price", "item", "numeric"),
 ))
 REALISTIC_DEFAULTS = {"users": 20_000, "items": 5_000, "interactions": 500_000, "seed": 0}
-PARQUET_ABOVE = 1_000_000   # format "auto": Parquet above this many interactions, CSV below
-# Files that only some profiles write; removed before writing so none is left stale.
-SIDE_FILES = ("truth.parquet", "world.npz", "world.json", "test.parquet", "convert.json")
 
 
 def simulate_seed(num_users: int = 100, num_items: int = 200, num_interactions: int = 1000,
@@ -81,22 +79,6 @@ def simulate_seed(num_users: int = 100, num_items: int = 200, num_interactions: 
         rows.append([user_id, item_id, click, conversion])
     interactions = pd.DataFrame(rows, columns=["user_id", "item_id", "click", "conversion"])
     return users, items, interactions
-
-
-def write_dataset(out: Path, users: pd.DataFrame, items: pd.DataFrame, interactions: pd.DataFrame,
-                  spec: FeatureSpec, fmt: str = "csv") -> None:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    for side in SIDE_FILES:
-        (out / side).unlink(missing_ok=True)
-    for name, frame in (("users", users), ("items", items), ("interactions", interactions)):
-        for stale in (out / f"{name}.csv", out / f"{name}.parquet"):
-            stale.unlink(missing_ok=True)
-        if fmt == "parquet":
-            frame.to_parquet(out / f"{name}.parquet", index=False)
-        else:
-            frame.to_csv(out / f"{name}.csv", index=False)
-    spec.dump(out / "features.toml")
 
 
 def renamed(spec: FeatureSpec, rename: dict[str, str] | None = None, prefix: str | None = None) -> dict[str, str]:
@@ -141,7 +123,7 @@ def simulate_realistic(out: Path, users: int | None = None, items: int | None = 
                        interactions: int | None = None, seed: int | None = None,
                        rename: dict[str, str] | None = None, feature_prefix: str | None = None,
                        fmt: str = "auto", progress: bool = True) -> dict:
-    from recsys.model.world import PARAMS, exposures, log, make_world
+    from recsys.model.data.world import PARAMS, exposures, log, make_world
 
     cfg = {k: v if v is not None else REALISTIC_DEFAULTS[k]
            for k, v in (("users", users), ("items", items), ("interactions", interactions), ("seed", seed))}

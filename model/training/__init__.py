@@ -1,0 +1,1 @@
+"""Training: towers, heads, losses, optimiser, the fit loop and the export of a version."""

@@ -1,0 +1,65 @@
+"""Export of a trained model as a new artifact version (the layout in docs/DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import keras
+import tensorflow as tf
+
+from recsys.artifacts import store
+from recsys.artifacts.feature_store import save_table
+from recsys.artifacts.features import Feature
+from recsys.model.data.dataset import Dataset
+from recsys.model.training.config import TrainConfig
+from recsys.model.training.inputs import TrainingData
+from recsys.model.training.optim import SparseAdam
+from recsys.model.training.towers import build_tower, to_numpy_tower
+from recsys.model.training.two_tower import TwoTower
+
+
+def export_tower(tower: keras.Model, features: tuple[Feature, ...], path: Path) -> None:
+    """A SavedModel at `path` whose `serve` endpoint maps raw feature columns (B,) to embeddings (B, D)."""
+    archive = keras.export.ExportArchive()
+    archive.track(tower)
+    signature = {f.name: tf.TensorSpec((None,), tf.float32 if f.is_numeric else tf.string, name=f.name)
+                 for f in features}
+    archive.add_endpoint("serve", lambda cols: tower(cols, training=False), input_signature=[signature])
+    archive.write_out(str(path), verbose=False)
+
+
+def export_version(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingData, config: TrainConfig,
+                   optimizer: SparseAdam, history: list[dict], metrics: dict,
+                   say: Callable[[str], None]) -> Path:
+    """Write towers, heads, feature stores, seen pairs and the manifest as a new version; returns its path."""
+    spec, prep = ds.spec, data.prep
+    version = store.new_version_name()
+    root = Path(out_root)
+    say(f"export: {root / version}")
+    with store.staged_dir(root / version) as tmp:
+        for name, encoder in (("user", model.user_encoder), ("item", model.item_encoder)):
+            tower = build_tower(f"{name}_tower", spec.tower(name), prep, encoder)
+            export_tower(tower, spec.tower(name), tmp / f"{name}_tower")
+            to_numpy_tower(encoder, spec.tower(name), prep, config.l2_normalize).save(tmp / f"{name}_tower")
+        model.heads.export().save(tmp)
+        save_table(ds.users, spec.tower("user"), "user", tmp / "users.parquet")
+        save_table(ds.items, spec.tower("item"), "item", tmp / "items.parquet")
+        ds.interactions[["user_id", "item_id"]].drop_duplicates().to_parquet(tmp / "seen.parquet", index=False)
+        store.write_manifest(tmp, {
+            "version": version,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "embedding_dim": int(config.hidden[-1]),
+            "features": spec.to_list(),
+            "vocabulary_sizes": {k: len(v["vocabulary"]) for k, v in prep.items() if "vocabulary" in v},
+            "config": asdict(config),
+            "data": {"path": str(Path(ds.directory).resolve()), "fingerprint": ds.fingerprint,
+                     "users": len(ds.users), "items": len(ds.items), "interactions": len(ds.interactions),
+                     "train_rows": data.train_rows, "test_rows": data.test_rows},
+            "training": {"optimizer": optimizer.description(), "seconds": sum(h["seconds"] for h in history)},
+            "metrics": metrics,
+            "history": history,
+        })
+    return root / version

@@ -1,0 +1,63 @@
+"""Training: fit the two towers and the CTR/CVR heads, then export a versioned artifact."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable
+
+from recsys.artifacts.tensorflow_import import import_tensorflow
+
+import_tensorflow()  # first, so the loader's chatter is filtered
+import keras  # noqa: E402
+
+from recsys.model.data.dataset import Dataset, load_dataset  # noqa: E402
+from recsys.model.training import multiworker  # noqa: E402
+from recsys.model.training.config import TrainConfig, make_config  # noqa: E402
+from recsys.model.training.export import export_version  # noqa: E402
+from recsys.model.training.fit import fit  # noqa: E402
+from recsys.model.training.inputs import prepare  # noqa: E402
+from recsys.model.training.two_tower import build_model, make_optimizer  # noqa: E402
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None = None,
+          distributed: bool = False) -> tuple[Path | None, dict]:
+    """Train on `data_dir`, write a new version under `out_root`; returns (path, metrics).
+
+    `distributed`: one of the workers TF_CONFIG names (model/training/multiworker.py); only
+    the chief writes the version, the others return None for the path.
+    """
+    config = config or make_config("default")
+    cluster = multiworker.connect() if distributed else None  # first: collectives are set up at start
+    say = _logger(cluster)
+    keras.utils.set_random_seed(config.seed)
+    ds = load_dataset(data_dir)
+    if cluster is not None:
+        multiworker.check_same_data(cluster, ds.fingerprint)
+    say(_describe(ds))
+    data = prepare(ds, config)
+    model = build_model(ds.spec, data, config)
+    optimizer = make_optimizer(model, config)
+    history = fit(model, optimizer, data, config, cluster, say)
+    metrics = {k: history[-1][f"val_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
+    if cluster is not None:
+        say(f"weights sha256 {multiworker.fingerprint(model.weights)}")
+        if not cluster.is_chief:
+            return None, metrics
+    return export_version(out_root, model, ds, data, config, optimizer, history, metrics, say), metrics
+
+
+def _logger(cluster: multiworker.Cluster | None) -> Callable[[str], None]:
+    """stderr lines; in a cluster each says which worker wrote it."""
+    prefix = f"worker {cluster.index}/{cluster.workers}: " if cluster is not None else ""
+    return lambda msg: log(prefix + msg)
+
+
+def _describe(ds: Dataset) -> str:
+    inter = ds.interactions
+    return (f"data: {len(ds.users)} users, {len(ds.items)} items, {len(inter)} interactions "
+            f"({int(inter['click'].sum())} clicks, {int(inter['conversion'].sum())} conversions)")
