@@ -30,11 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts import store
 from recsys.artifacts.feature_store import FeatureStore, to_columns
-from recsys.artifacts.features import FeatureSpec
-from recsys.artifacts.heads import Heads
-from recsys.artifacts.towers import Tower
+from recsys.artifacts.version import Version
 from recsys.model.data.dataset import load_dataset, split
 from recsys.model.evaluation.metrics import auc, recall_ndcg_at_k
 
@@ -52,11 +49,11 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class ModelScorer:
     """Scores from the exported towers and the numpy heads."""
 
-    def __init__(self, version_dir: Path, spec: FeatureSpec, users: pd.DataFrame, catalogue: FeatureStore):
-        self.user_tower = Tower(version_dir / "user_tower", spec.tower("user"))
-        self.item_tower = Tower(version_dir / "item_tower", spec.tower("item"))
-        self.heads = Heads.load(version_dir)
-        self.spec = spec
+    def __init__(self, version: Version, users: pd.DataFrame, catalogue: FeatureStore):
+        self.user_tower = version.saved_tower("user")
+        self.item_tower = version.saved_tower("item")
+        self.heads = version.heads()
+        self.spec = version.spec
         self.item_vecs = self.item_tower.embed(catalogue.rows(np.arange(len(catalogue))))
         self.users = users.set_index("user_id")
 
@@ -197,16 +194,14 @@ def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks
     return out
 
 
-def _ann_recall(version_dir: Path, scorer: ModelScorer, users: np.ndarray, ks) -> dict | None:
-    if not (version_dir / store.INDEX_DIR / store.MANIFEST).is_file():
+def _ann_recall(version: Version, scorer: ModelScorer, users: np.ndarray, ks) -> dict | None:
+    if not version.has_index:
         return None
-    from recsys.index.searcher import Searcher
-
-    searcher = Searcher(version_dir / store.INDEX_DIR)
+    index = version.index()  # searched with the defaults it was built with, as the service does by default
     u = scorer.user_vecs(users)
-    out = {"kind": searcher.manifest["kind"]}
-    exact = top_k(u @ searcher.embeddings.T, max(ks))
-    _, approx = searcher.search(u, max(ks))
+    out = {"kind": index.manifest["kind"]}
+    exact = top_k(u @ index.embeddings.T, max(ks))
+    _, approx = index.ann.search(np.ascontiguousarray(u, dtype=np.float32), min(max(ks), len(index.item_ids)))
     for k in ks:
         out[f"recall@{k}"] = float(np.mean([len(set(a[:k]) & set(e[:k])) / min(k, len(e))
                                             for a, e in zip(approx, exact)]))
@@ -216,9 +211,8 @@ def _ann_recall(version_dir: Path, scorer: ModelScorer, users: np.ndarray, ks) -
 def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None,
              ks: tuple[int, ...] = (10, 50, 100), objective: str = "ctcvr", max_users: int = 2000,
              baselines: bool = True, seed: int = 0) -> dict:
-    version_dir = store.resolve(artifacts, version)
-    manifest = store.verify(version_dir)
-    spec = FeatureSpec.from_list(manifest["features"], where=str(version_dir / store.MANIFEST))
+    opened = Version.open(artifacts, version)
+    manifest = opened.manifest
     ds = load_dataset(data)
     cfg = manifest["config"]
     n = len(ds.interactions)
@@ -228,7 +222,7 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     train = ds.interactions.iloc[train_rows]
     world, truth_rows = load_truth(Path(data))
 
-    catalogue = FeatureStore.load(version_dir / "items.parquet", spec.tower("item"), "item")
+    catalogue = opened.table("item")
     test_file = Path(data) / "test.parquet"
     if test_file.is_file():  # leave-last-out: the held-out items are not in the interactions
         test = pd.read_parquet(test_file).astype({"user_id": str, "item_id": str})
@@ -241,7 +235,7 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
 
-    scorers = {"model": ModelScorer(version_dir, spec, ds.users, catalogue)}
+    scorers = {"model": ModelScorer(opened, ds.users, catalogue)}
     if baselines:
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)
@@ -275,5 +269,5 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
             result.update(metrics)
         else:
             result.setdefault("baselines", {})[name] = metrics
-    result["index"] = _ann_recall(version_dir, scorers["model"], users, ks)
+    result["index"] = _ann_recall(opened, scorers["model"], users, ks)
     return result

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from recsys.artifacts import store
+from recsys.artifacts.version import read_manifest
 from recsys.model.evaluation.evaluate import evaluate
 from recsys.model.training.config import make_config
 from recsys.model.training.train import train
@@ -54,7 +54,7 @@ def run_dataset(name: str, data: Path, work: Path, configs: dict, **train_overri
             build_index(version.parent, version.name)
         log(f"{name}: evaluating {label}")
         ev = evaluate(version.parent, data, version=version.name, ks=KS, baselines=(label == "default"))
-        history = store.read_manifest(version)["history"]
+        history = read_manifest(version)["history"]
         results[label] = {"eval": ev, "history": history, "train_seconds": seconds}
     return results
 

@@ -1,4 +1,4 @@
-"""Export of a trained model as a new artifact version (the layout in docs/DESIGN.md)."""
+"""Export of a trained model as a new artifact version, written through artifacts/version.py."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-from recsys.artifacts import store
-from recsys.artifacts.feature_store import save_table
 from recsys.artifacts.features import Feature
+from recsys.artifacts.version import create_version
 from recsys.model.data.dataset import Dataset
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.inputs import TrainingData
@@ -36,30 +35,26 @@ def export_version(out_root: str | Path, model: TwoTower, ds: Dataset, data: Tra
                    say: Callable[[str], None]) -> Path:
     """Write towers, heads, feature stores, seen pairs and the manifest as a new version; returns its path."""
     spec, prep = ds.spec, data.prep
-    version = store.new_version_name()
-    root = Path(out_root)
-    say(f"export: {root / version}")
-    with store.staged_dir(root / version) as tmp:
+    with create_version(out_root) as version:
+        say(f"export: {version.path}")
         for name, encoder in (("user", model.user_encoder), ("item", model.item_encoder)):
             tower = build_tower(f"{name}_tower", spec.tower(name), prep, encoder)
-            export_tower(tower, spec.tower(name), tmp / f"{name}_tower")
-            to_numpy_tower(encoder, spec.tower(name), prep, config.l2_normalize).save(tmp / f"{name}_tower")
-        model.heads.export().save(tmp)
-        save_table(ds.users, spec.tower("user"), "user", tmp / "users.parquet")
-        save_table(ds.items, spec.tower("item"), "item", tmp / "items.parquet")
-        ds.interactions[["user_id", "item_id"]].drop_duplicates().to_parquet(tmp / "seen.parquet", index=False)
-        store.write_manifest(tmp, {
-            "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "embedding_dim": int(config.hidden[-1]),
-            "features": spec.to_list(),
-            "vocabulary_sizes": {k: len(v["vocabulary"]) for k, v in prep.items() if "vocabulary" in v},
-            "config": asdict(config),
-            "data": {"path": str(Path(ds.directory).resolve()), "fingerprint": ds.fingerprint,
-                     "users": len(ds.users), "items": len(ds.items), "interactions": len(ds.interactions),
-                     "train_rows": data.train_rows, "test_rows": data.test_rows},
-            "training": {"optimizer": optimizer.description(), "seconds": sum(h["seconds"] for h in history)},
-            "metrics": metrics,
-            "history": history,
-        })
-    return root / version
+            export_tower(tower, spec.tower(name), version.tower_dir(name))
+            version.write_numpy_tower(name, to_numpy_tower(encoder, spec.tower(name), prep, config.l2_normalize))
+        version.write_heads(model.heads.export())
+        version.write_table("user", ds.users, spec.tower("user"))
+        version.write_table("item", ds.items, spec.tower("item"))
+        version.write_seen(ds.interactions)
+        version.finish(
+            spec, config.hidden[-1],
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            vocabulary_sizes={k: len(v["vocabulary"]) for k, v in prep.items() if "vocabulary" in v},
+            config=asdict(config),
+            data={"path": str(Path(ds.directory).resolve()), "fingerprint": ds.fingerprint,
+                  "users": len(ds.users), "items": len(ds.items), "interactions": len(ds.interactions),
+                  "train_rows": data.train_rows, "test_rows": data.test_rows},
+            training={"optimizer": optimizer.description(), "seconds": sum(h["seconds"] for h in history)},
+            metrics=metrics,
+            history=history,
+        )
+    return version.path
