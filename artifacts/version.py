@@ -77,9 +77,9 @@ def read_manifest(directory: Path) -> dict:
     path = Path(directory) / MANIFEST
     try:
         return json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ArtifactError(f"{directory}: no {MANIFEST} (not a complete artifact)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{path}: unreadable ({e})") from None
 
 
