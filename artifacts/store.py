@@ -19,7 +19,6 @@ interrupted `train` or `build-index` leaves the previous version serving.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.hashing import sha256
 
 MANIFEST = "manifest.json"
 INDEX_DIR = "index"
@@ -44,14 +44,6 @@ _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 def new_version_name() -> str:
     # Sortable by time; microseconds keep two runs in one second apart.
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def checksums(directory: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:

@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.artifacts.heads import sigmoid
+
 DIM = 16
 N_CATEGORIES = 24
 REGIONS = ("north", "south", "east", "west", "central", "coast", "mountain", "capital", "islands", "plains")
@@ -67,10 +69,6 @@ FILE = "world.npz"
 
 def log(msg: str) -> None:
     print(f"simulate: {msg}", file=sys.stderr, flush=True)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.model.data.world import CONV_BIAS_NOISE, DIM, PRICE_SENS_NOISE, World, _indices, _unit, sigmoid
+from recsys.artifacts.heads import sigmoid
+from recsys.model.data.world import CONV_BIAS_NOISE, DIM, PRICE_SENS_NOISE, World, _indices, _unit
 
 
 def available(world: World) -> bool:

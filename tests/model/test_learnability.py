@@ -9,7 +9,7 @@ import pytest
 from bench.learnability import main
 from recsys.model.data.dataset import load_dataset, split
 from recsys.model.evaluation.learnability import equations, has_priors, reveal
-from recsys.model.evaluation.metrics import auc
+from recsys.artifacts.metrics import auc
 from recsys.model.data.world import World
 from tests.conftest import recsys
 

@@ -1,7 +1,7 @@
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from recsys.model.evaluation.metrics import auc, recall_ndcg_at_k
+from recsys.artifacts.metrics import auc, recall_ndcg_at_k
 
 
 def test_auc_matches_sklearn_with_ties():
