@@ -5,7 +5,7 @@
 
 Both train the same towers and heads (the default preset) on the realistic simulator's
 data. The project's loop encodes ids once, gathers features per batch from the entity
-tables and updates only the embedding rows a batch touches (model/optim.py); the baseline
+tables and updates only the embedding rows a batch touches (model/training/optim.py); the baseline
 feeds raw columns through an in-memory `tf.data` pipeline into a model with the string
 lookups inside and Keras' Adam, whose updates are dense over whole embedding tables. The
 baseline runs a fixed number of steps (a whole epoch of it at 1M ids takes too long to

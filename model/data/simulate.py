@@ -4,7 +4,7 @@
 calls in the same order, so its 100 users, 200 items and 1000 exposures come out identical
 (labels are random: there is nothing to learn, it is a smoke test of the pipeline).
 
-`realistic` is a planted world with known truth (model/world.py): hidden tastes, features
+`realistic` is a planted world with known truth (model/data/world.py): hidden tastes, features
 correlated with them, power-law popularity, a half-popular half-targeted exposure policy,
 clicks from taste affinity and conversions from price sensitivity and brand quality. Next
 to the data it writes `truth.parquet` (row-aligned p_click, p_conversion and the

@@ -101,7 +101,7 @@ class World:
     item_log_price: np.ndarray   # (I,) log price minus its catalogue mean
     item_quality: np.ndarray     # (I,)
     params: dict = field(default_factory=lambda: dict(PARAMS))
-    # What the user's features imply before the noise (model/bayes.py's prior); absent in
+    # What the user's features imply before the noise (model/evaluation/bayes.py's prior); absent in
     # worlds written before they were kept.
     user_taste_centre: np.ndarray | None = None      # (U, DIM) taste before noise and normalising
     user_price_sens_base: np.ndarray | None = None   # (U,) s_u before its log-normal noise

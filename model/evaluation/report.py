@@ -7,7 +7,7 @@ when a path is given) it trains the article's configuration and the default one 
 default with the ESMM CVR loss instead of the masked one, to compare the two), evaluates each with
 `recsys evaluate`'s metrics and baselines, and writes a Markdown report with PNG plots:
 training curves and recall@K against K. On the simulator it also trains the default with the
-world's hidden parameters as features (model/learnability.py), to separate what the model
+world's hidden parameters as features (model/evaluation/learnability.py), to separate what the model
 loses to learning from what its inputs lack.
 """
 
@@ -131,7 +131,7 @@ def learnability_section(results: dict, learned: dict) -> list[str]:
     lines = ["What learning costs: the default preset trained again with the world's hidden parameters as "
              "features instead of ids (each user's taste vector beside region, age and device; each item's taste, "
              "quality, log price and popularity), and the truth equations applied to those inputs, which lack "
-             "only each user's own deviation in propensity and price sensitivity (model/learnability.py, "
+             "only each user's own deviation in propensity and price sensitivity (model/evaluation/learnability.py, "
              "`python -m bench.learnability --data DIR`).", "",
              "| metric | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for m in ("ctr_auc", "cvr_auc", "ctcvr_auc"):
@@ -214,9 +214,9 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
              "CTR/CVR), random, and on simulated data the oracle (the true probabilities) and `bayes` (pointwise "
              "metrics only): the posterior mean of a learner that knows the world's equations and every item's "
              "parameters and infers each user's hidden taste, price sensitivity and propensity from the user's "
-             "training rows (model/bayes.py). The oracle knows what no learner can; `bayes` is the best a learner "
+             "training rows (model/evaluation/bayes.py). The oracle knows what no learner can; `bayes` is the best a learner "
              "could do with this data, so the distance between the two is set by the data, not the model.", "",
-             "Metrics (see `recsys evaluate --help` and model/evaluate.py): AUCs on the held-out rows "
+             "Metrics (see `recsys evaluate --help` and model/evaluation/evaluate.py): AUCs on the held-out rows "
              "(`cvr_auc` on clicked rows, `cvr_auc_all` against the simulator's would-convert-if-clicked label on "
              "every row); recall/NDCG@K of the held-out positives over the whole catalogue; `true_ndcg@50_by_X` "
              "ranks the catalogue by X and grades it by the true pCTCVR. On the simulator, which items were "

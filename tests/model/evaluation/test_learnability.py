@@ -1,4 +1,4 @@
-"""model/learnability.py and its bench: the revealed copy holds the world's parameters, and
+"""model/evaluation/learnability.py and its bench: the revealed copy holds the world's parameters, and
 the equations' oracle is the world's own truth on the held-out rows."""
 
 import json
