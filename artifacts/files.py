@@ -6,7 +6,6 @@ never sees half of it; renames are fsynced so they survive a crash.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -15,13 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from recsys.artifacts.hashing import sha256
 
 
 def checksums(directory: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:

@@ -7,7 +7,7 @@ Each head is a small MLP over a user vector u and an item vector v. Its input is
                                      effects (a user's propensity, an item's price or
                                      quality) need not be squeezed into the interaction
 
-The Keras twin used in training lives in model/heads.py; a parity test keeps the two equal.
+The Keras twin used in training lives in model/training/heads.py; a parity test keeps the two equal.
 Numpy because a few hundred candidates cost microseconds here and a TensorFlow call costs a
 millisecond.
 """

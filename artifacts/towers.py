@@ -15,14 +15,15 @@ import numpy as np
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.features import Feature
 from recsys.artifacts.numpy_tower import embed_table
-from recsys.artifacts.tensorflow_import import import_tensorflow
 
 
 class Tower:
     """`tower(columns)` -> embeddings (B, D) float32."""
 
     def __init__(self, path: Path, features: tuple[Feature, ...]):
-        tf = import_tensorflow()
+        # Only this optional tower needs TensorFlow: the default numpy tower serves without loading it.
+        import tensorflow as tf
+
         self._tf = tf
         self.features = features
         try:

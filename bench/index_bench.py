@@ -22,7 +22,6 @@ import argparse
 import gc
 import math
 import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import numpy as np
 
 from bench import vectors as vec
 from bench.sections import markers, write_section
+from recsys.artifacts import host
+from recsys.artifacts.metrics import recall_at_k
 from recsys.index import formats
 
 SECTION = "index-bench"
@@ -88,11 +89,7 @@ def describe(index: faiss.Index) -> str:
 def release_memory() -> None:
     """Collect garbage and hand freed heap pages back to the OS, so RSS growth is the index's."""
     gc.collect()
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    host.release_free_memory()
 
 
 def rss_bytes() -> int:
@@ -102,11 +99,6 @@ def rss_bytes() -> int:
     except (OSError, ValueError):
         import resource
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def recall_at(found: np.ndarray, exact: np.ndarray) -> float:
-    k = exact.shape[1]
-    return float(np.mean([len(set(a[a >= 0].tolist()) & set(b.tolist())) / k for a, b in zip(found, exact)]))
 
 
 @dataclass
@@ -141,7 +133,7 @@ def measure(name: str, items: np.ndarray, queries: np.ndarray, exact: np.ndarray
 
     # Batched: all threads, batches of `batch`; passes repeated for at least `batch_seconds`.
     found = np.concatenate([index.search(queries[i:i + batch], k)[1] for i in range(0, len(queries), batch)])
-    recall = recall_at(found, exact)
+    recall = recall_at_k(found, exact)
     done, t0 = 0, time.perf_counter()
     while True:
         for i in range(0, len(queries), batch):
@@ -174,14 +166,7 @@ def measure(name: str, items: np.ndarray, queries: np.ndarray, exact: np.ndarray
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The host, with what the index figures depend on: FAISS threads and versions, the commit."""
     try:
         git = ["git", "-C", str(ROOT)]
         commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -191,9 +176,8 @@ def machine() -> dict:
             commit += ", with uncommitted changes to index/ or bench/"
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": faiss.omp_get_max_threads(),
-            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
-            "faiss": faiss.__version__, "numpy": np.__version__, "commit": commit or "unknown"}
+    return {**host.machine(), "threads": faiss.omp_get_max_threads(), "faiss": faiss.__version__,
+            "numpy": np.__version__, "commit": commit or "unknown"}
 
 
 def _ratio(x: float, base: float | None) -> str:

@@ -5,7 +5,7 @@
 DIR is a `recsys simulate --profile realistic` output (it holds world.npz). The script
 trains the default preset twice on the same interactions and held-out split: `observed`,
 on the data set as it is, and `revealed`, with the world's hidden parameters as features
-instead of ids (model/learnability.py). It prints, as JSON, both runs' held-out AUCs next
+instead of ids (model/evaluation/learnability.py). It prints, as JSON, both runs' held-out AUCs next
 to `equations` (the truth equations applied to the revealed inputs) and the oracle.
 """
 

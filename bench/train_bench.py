@@ -5,7 +5,7 @@
 
 Both train the same towers and heads (the default preset) on the realistic simulator's
 data. The project's loop encodes ids once, gathers features per batch from the entity
-tables and updates only the embedding rows a batch touches (model/optim.py); the baseline
+tables and updates only the embedding rows a batch touches (model/training/optim.py); the baseline
 feeds raw columns through an in-memory `tf.data` pipeline into a model with the string
 lookups inside and Keras' Adam, whose updates are dense over whole embedding tables. The
 baseline runs a fixed number of steps (a whole epoch of it at 1M ids takes too long to
@@ -23,7 +23,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.sections import machine, write_section  # noqa: E402
+from bench.sections import write_section  # noqa: E402
+from recsys.artifacts import host  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.train_bench " + " ".join(argv if argv is not None else sys.argv[1:])
     body = "\n".join([
         "## Training throughput", "",
-        f"Machine: {machine()}. Command: `{command.strip()}`.", "",
+        f"Machine: {host.describe()}. Command: `{command.strip()}`.", "",
         f"Realistic simulator, {args.users:,} users x {args.items:,} items x {args.interactions:,} exposures, "
         f"batch {args.batch_size}, the default preset's towers and heads.", "",
         "| trainer | examples/s | ratio to baseline |", "|---|---|---|",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from recsys.artifacts import metrics
 from recsys.artifacts.version import Version
 
 
@@ -29,6 +30,4 @@ def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
 
 def recall_at_k(index: faiss.Index, queries: np.ndarray, truth: np.ndarray) -> float:
     """Mean share of the exact top k (truth, (Q, k) rows) that `index` returns in its top k."""
-    k = truth.shape[1]
-    found = index.search(queries, k)[1]
-    return float(np.mean([len(set(f) & set(t)) / k for f, t in zip(found.tolist(), truth.tolist())]))
+    return metrics.recall_at_k(index.search(queries, truth.shape[1])[1], truth)

@@ -1,4 +1,6 @@
-"""`recsys` subcommands. Heavy imports (TensorFlow, FAISS) happen inside each command.
+"""`recsys` subcommands. TensorFlow loads inside the commands that train, so `recsys --help`
+and a bad flag never load it; the flags' choices come from the TensorFlow-free modules that
+own them.
 
 Every command exits 0 on success, 2 with one line `recsys: error: ...` on bad input, and
 130 on Ctrl-C.
@@ -12,6 +14,16 @@ import os
 import sys
 from pathlib import Path
 
+from recsys.artifacts.errors import DataError, RecsysError
+from recsys.artifacts.heads import INPUTS as HEAD_INPUTS
+from recsys.index.build_index import build_index
+from recsys.model.data.dataset import FORMATS
+from recsys.model.data.movielens import SAMPLING, convert
+from recsys.model.data.simulate import PROFILES, simulate
+from recsys.model.evaluation.evaluate import OBJECTIVES, evaluate
+from recsys.model.training.config import CVR_LOSSES, PRESETS, make_config
+
+# Before any TensorFlow import: its C++ loader then stays quiet below errors, and an error stays one line.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -36,8 +48,6 @@ def _positive(text: str) -> int:
 
 
 def cmd_simulate(args) -> None:
-    from recsys.model.data.simulate import simulate
-
     summary = simulate(args.profile, Path(args.out), users=args.users, items=args.items,
                        interactions=args.interactions, seed=args.seed, feature_prefix=args.feature_prefix,
                        fmt=args.format)
@@ -45,16 +55,13 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_convert(args) -> None:
-    from recsys.model.data.movielens import convert
-
     summary = convert(args.ratings_dir, args.out, negatives=args.negatives, seed=args.seed,
                       sampling=args.sampling, fmt=args.format)
     print(json.dumps({"out": str(args.out), **summary}))
 
 
 def cmd_train(args) -> None:
-    from recsys.model.training.config import make_config
-    from recsys.model.training.train import train
+    from recsys.model.training.train import train  # TensorFlow
 
     config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
@@ -67,26 +74,20 @@ def cmd_train(args) -> None:
 
 
 def cmd_build_index(args) -> None:
-    from recsys.index.build_index import build_index
-
     path = build_index(args.artifacts, args.version, args.index)
     print(json.dumps({"index": str(path)}))
 
 
 def cmd_evaluate(args) -> None:
-    from recsys.model.evaluation.evaluate import evaluate
-
     print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
                               max_users=args.max_users, baselines=not args.no_baselines), indent=2))
 
 
 def cmd_report(args) -> None:
-    from recsys.model.evaluation.report import report
+    from recsys.model.evaluation.report import report  # TensorFlow
 
     movielens = Path(args.movielens) if args.movielens else None
     if movielens is not None and not movielens.is_dir():
-        from recsys.artifacts.errors import DataError
-
         raise DataError(f"{movielens}: MovieLens directory not found")
     print(json.dumps({"report": str(report(Path(args.out), movielens, args.work))}))
 
@@ -114,7 +115,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write a simulated data set in the dataset contract")
-    s.add_argument("--profile", choices=["seed", "realistic"], default="seed",
+    s.add_argument("--profile", choices=PROFILES, default="seed",
                    help="seed: the article's data, exactly; realistic: a planted world with known truth "
                         "(also writes truth.parquet, world.npz)")
     s.add_argument("--out", required=True, help="output dataset directory")
@@ -123,7 +124,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--interactions", type=_positive, help="exposures; default: seed 1000, realistic 500000")
     s.add_argument("--seed", type=int, help="default: seed 42, realistic 0")
     s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id")
-    s.add_argument("--format", choices=["auto", "csv", "parquet"], default="auto",
+    s.add_argument("--format", choices=FORMATS, default="auto",
                    help="auto: Parquet above 1M interactions, CSV below")
     s.set_defaults(func=cmd_simulate)
 
@@ -135,26 +136,26 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ratings-dir", required=True, help="directory with ratings.csv and movies.csv")
     s.add_argument("--out", required=True, help="output dataset directory")
     s.add_argument("--negatives", type=int, default=4, help="non-click exposures sampled per rating (default 4)")
-    s.add_argument("--sampling", choices=["uniform", "popularity"], default="uniform",
+    s.add_argument("--sampling", choices=SAMPLING, default="uniform",
                    help="how negatives are drawn from the user's unrated movies (default uniform)")
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--format", choices=["auto", "csv", "parquet"], default="auto",
+    s.add_argument("--format", choices=FORMATS, default="auto",
                    help="auto: Parquet above 1M interactions, CSV below")
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("train", help="train the two towers and heads; write a new artifact version")
     s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
     s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
-    s.add_argument("--preset", choices=["default", "article"], default="default",
+    s.add_argument("--preset", choices=list(PRESETS), default="default",
                    help="article: the blog article's model, as it was; default: retrieval loss, "
                         "reordering heads, masked CVR loss, early stopping (the flags below override either)")
     s.add_argument("--epochs", type=_positive)
     s.add_argument("--batch-size", type=_positive)
     s.add_argument("--learning-rate", type=float)
     s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
-    s.add_argument("--cvr-loss", choices=["masked", "esmm"],
+    s.add_argument("--cvr-loss", choices=CVR_LOSSES,
                    help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
-    s.add_argument("--head-inputs", choices=["dot", "dot+product", "full"],
+    s.add_argument("--head-inputs", choices=HEAD_INPUTS,
                    help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v")
     s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
     s.add_argument("--distributed", action="store_true",
@@ -174,7 +175,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.add_argument("--version", help="default: newest complete version")
     s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs, e.g. 10,50,100")
-    s.add_argument("--objective", choices=["ctcvr", "ctr", "cvr", "similarity"], default="ctcvr",
+    s.add_argument("--objective", choices=OBJECTIVES, default="ctcvr",
                    help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service)")
     s.add_argument("--max-users", type=_positive, default=2000,
                    help="rank the catalogue for at most this many users (a fixed random sample)")
@@ -236,8 +237,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from recsys.artifacts.errors import RecsysError
-
     try:
         args.func(args)
     except RecsysError as e:

@@ -10,7 +10,6 @@ records why. Loads are serialised by a lock.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import threading
@@ -18,20 +17,12 @@ from collections.abc import Callable
 
 from recsys.artifacts.version import Version
 from recsys.service.errors import ReloadFailed
+from recsys.artifacts.host import release_free_memory
 from recsys.service.observability import Metrics
 from recsys.service.recommender import Recommender
 from recsys.service.settings import Settings
 
 log = logging.getLogger("recsys.service")
-
-
-def release_free_memory() -> None:
-    """Give the heap that loading freed back to the OS (glibc keeps it otherwise: ~200 MB of
-    parsing buffers at 1M items). A no-op where there is no glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def load_recommender(settings: Settings, version: Version | None = None) -> Recommender:

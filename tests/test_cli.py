@@ -72,3 +72,31 @@ def test_train_writes_a_complete_version(seed_artifacts):
             "items.parquet"} <= set(manifest["files"])
     assert len(manifest["data"]["fingerprint"]) == 16 and manifest["config"]["cvr_loss"] == "masked"
     layout.verify(version / "index")
+
+
+def test_help_and_flag_errors_do_not_load_tensorflow():
+    code = ("import sys\nfrom recsys.cli import main\n"
+            "for argv in (['--help'], ['train', '--help'], ['train', '--data', 'x', '--out', 'y', '--cvr-loss', 'no']):\n"
+            "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code in (0, 2), e.code\n"
+            "print('tensorflow' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[-1] == "False"
+    assert "invalid choice: 'no'" in proc.stderr
+
+
+def test_an_error_after_tensorflow_loaded_is_still_one_line(seed_data, tmp_path):
+    """Without TF_CPP_MIN_LOG_LEVEL in the environment: the command line sets it before TensorFlow loads."""
+    import os
+    import shutil
+
+    data = tmp_path / "d"
+    shutil.copytree(seed_data, data)
+    (data / "interactions.csv").write_text("user_id,item_id,click,conversion\n1,1,0,1\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = ("import sys\nfrom recsys.cli import main\ncode = main(sys.argv[1:])\n"
+            "print('tensorflow' in sys.modules)\nsys.exit(code)")
+    proc = subprocess.run([sys.executable, "-c", code, "train", "--data", str(data), "--out", str(tmp_path / "a")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2 and proc.stdout == "True\n"  # the failing command had loaded TensorFlow
+    assert proc.stderr == f"recsys: error: {data / 'interactions.csv'}: 1 row(s) have a conversion without a click\n"

@@ -16,10 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.artifacts.errors import DataError
+from recsys.artifacts import hashing
+from recsys.artifacts.errors import ConfigError, DataError
 from recsys.artifacts.features import KEYS, FeatureSpec
 
 LABELS = ("click", "conversion")
+FORMATS = ("auto", "csv", "parquet")
 PARQUET_ABOVE = 1_000_000   # format "auto": Parquet above this many interactions, CSV below
 # Files that only some sources write; removed before writing so none is left stale.
 SIDE_FILES = ("truth.parquet", "world.npz", "world.json", "test.parquet", "convert.json")
@@ -108,12 +110,11 @@ def _labels(frame: pd.DataFrame, path: Path) -> None:
 
 
 def fingerprint(paths: list[Path]) -> str:
+    """16 hex digits of sha256 over each file's name and bytes: equal for the same data set."""
     h = hashlib.sha256()
     for p in paths:
         h.update(p.name.encode())
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        hashing.update(h, p)
     return h.hexdigest()[:16]
 
 
@@ -166,3 +167,12 @@ def write_dataset(out: Path, users: pd.DataFrame, items: pd.DataFrame, interacti
         else:
             frame.to_csv(out / f"{name}.csv", index=False)
     spec.dump(out / "features.toml")
+
+
+def resolve_format(fmt: str, n_interactions: int) -> str:
+    """"csv" or "parquet" for one of FORMATS; "auto" picks Parquet above PARQUET_ABOVE interactions."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if fmt == "auto":
+        return "parquet" if n_interactions > PARQUET_ABOVE else "csv"
+    return fmt

@@ -33,9 +33,10 @@ import pandas as pd
 
 from recsys.artifacts.errors import ConfigError, DataError
 from recsys.artifacts.features import Feature, FeatureSpec
-from recsys.model.data.dataset import PARQUET_ABOVE, write_dataset
+from recsys.model.data.dataset import resolve_format, write_dataset
 
 CONVERSION_RATING = 4.0
+SAMPLING = ("uniform", "popularity")   # how non-click exposures are drawn from unrated movies
 _YEAR = re.compile(r"\((\d{4})(?:\s*[-–]\s*\d{4})?\)\s*$")
 NO_GENRE = "(no genres listed)"
 
@@ -164,10 +165,9 @@ def convert(ratings_dir: str | Path, out: str | Path, negatives: int = 4, seed: 
     """Write the dataset (users, items, interactions, features.toml) and test.parquet."""
     if negatives < 0:
         raise ConfigError(f"--negatives must be >= 0, not {negatives}")
-    if sampling not in ("uniform", "popularity"):
-        raise ConfigError(f"--sampling must be uniform or popularity, not {sampling!r}")
-    if fmt not in ("auto", "csv", "parquet"):
-        raise ConfigError(f"--format must be auto, csv or parquet, not {fmt!r}")
+    if sampling not in SAMPLING:
+        raise ConfigError(f"--sampling must be one of {', '.join(SAMPLING)}, not {sampling!r}")
+    resolve_format(fmt, 0)  # a bad format fails before the ratings are read
     ratings, movies = read_movielens(ratings_dir)
     items, spec = movie_features(movies)
     train, test = leave_last_out(ratings)
@@ -203,7 +203,7 @@ def convert(ratings_dir: str | Path, out: str | Path, negatives: int = 4, seed: 
     inter = inter.iloc[order].reset_index(drop=True)
 
     users = pd.DataFrame({"user_id": user_ids})
-    fmt = fmt if fmt != "auto" else ("parquet" if len(inter) > PARQUET_ABOVE else "csv")
+    fmt = resolve_format(fmt, len(inter))
     write_dataset(Path(out), users, items, inter, spec, fmt)
     test_out = pd.DataFrame({
         "user_id": test["userId"].to_numpy(), "item_id": test["movieId"].to_numpy(),

@@ -4,7 +4,7 @@
 calls in the same order, so its 100 users, 200 items and 1000 exposures come out identical
 (labels are random: there is nothing to learn, it is a smoke test of the pipeline).
 
-`realistic` is a planted world with known truth (model/world.py): hidden tastes, features
+`realistic` is a planted world with known truth (model/data/world.py): hidden tastes, features
 correlated with them, power-law popularity, a half-popular half-targeted exposure policy,
 clicks from taste affinity and conversions from price sensitivity and brand quality. Next
 to the data it writes `truth.parquet` (row-aligned p_click, p_conversion and the
@@ -24,7 +24,8 @@ import pandas as pd
 
 from recsys.artifacts.errors import ConfigError
 from recsys.artifacts.features import KEYS, Feature, FeatureSpec
-from recsys.model.data.dataset import PARQUET_ABOVE, write_dataset
+from recsys.model.data.dataset import resolve_format, write_dataset
+from recsys.model.data.world import PARAMS, exposures, log, make_world
 
 SEED_SPEC = FeatureSpec((
     Feature("user_id", "user", "id", 8),
@@ -49,6 +50,7 @@ REALISTIC_SPEC = FeatureSpec((
     Feature("brand", "item", "categorical", 16),
     Feature("price", "item", "numeric"),
 ))
+PROFILES = ("seed", "realistic")
 REALISTIC_DEFAULTS = {"users": 20_000, "items": 5_000, "interactions": 500_000, "seed": 0}
 
 
@@ -111,27 +113,17 @@ def _apply(mapping: dict[str, str], spec: FeatureSpec, *frames: pd.DataFrame):
     return (spec, *(fr.rename(columns=mapping) for fr in frames))
 
 
-def _format(fmt: str, n_interactions: int) -> str:
-    if fmt not in ("auto", "csv", "parquet"):
-        raise ConfigError(f"format must be auto, csv or parquet, not {fmt!r}")
-    if fmt == "auto":
-        return "parquet" if n_interactions > PARQUET_ABOVE else "csv"
-    return fmt
-
-
 def simulate_realistic(out: Path, users: int | None = None, items: int | None = None,
                        interactions: int | None = None, seed: int | None = None,
                        rename: dict[str, str] | None = None, feature_prefix: str | None = None,
                        fmt: str = "auto", progress: bool = True) -> dict:
-    from recsys.model.data.world import PARAMS, exposures, log, make_world
-
     cfg = {k: v if v is not None else REALISTIC_DEFAULTS[k]
            for k, v in (("users", users), ("items", items), ("interactions", interactions), ("seed", seed))}
     for k in ("users", "items", "interactions"):
         if cfg[k] < 1:
             raise ConfigError(f"--{k} must be positive")
     mapping = renamed(REALISTIC_SPEC, rename, feature_prefix)
-    fmt = _format(fmt, cfg["interactions"])
+    fmt = resolve_format(fmt, cfg["interactions"])
     started = time.monotonic()
     say = log if progress else (lambda msg: None)
     say(f"world: {cfg['users']:,} users, {cfg['items']:,} items (seed {cfg['seed']})")
@@ -171,7 +163,7 @@ def simulate(profile: str, out: Path, users: int | None = None, items: int | Non
                                    ("num_interactions", interactions), ("seed", seed)) if v is not None}
         users, items, interactions = simulate_seed(**sizes)
         spec, users, items = _apply(renamed(SEED_SPEC, rename, feature_prefix), SEED_SPEC, users, items)
-        write_dataset(out, users, items, interactions, spec, "parquet" if fmt == "parquet" else _format(fmt, 0))
+        write_dataset(out, users, items, interactions, spec, resolve_format(fmt, 0))
     else:
         raise ConfigError(f"unknown profile {profile!r}")
     return {"users": len(users), "items": len(items), "interactions": len(interactions),

@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.artifacts.heads import sigmoid
+
 DIM = 16
 N_CATEGORIES = 24
 REGIONS = ("north", "south", "east", "west", "central", "coast", "mountain", "capital", "islands", "plains")
@@ -67,10 +69,6 @@ FILE = "world.npz"
 
 def log(msg: str) -> None:
     print(f"simulate: {msg}", file=sys.stderr, flush=True)
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -103,7 +101,7 @@ class World:
     item_log_price: np.ndarray   # (I,) log price minus its catalogue mean
     item_quality: np.ndarray     # (I,)
     params: dict = field(default_factory=lambda: dict(PARAMS))
-    # What the user's features imply before the noise (model/bayes.py's prior); absent in
+    # What the user's features imply before the noise (model/evaluation/bayes.py's prior); absent in
     # worlds written before they were kept.
     user_taste_centre: np.ndarray | None = None      # (U, DIM) taste before noise and normalising
     user_price_sens_base: np.ndarray | None = None   # (U,) s_u before its log-normal noise

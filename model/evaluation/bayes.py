@@ -3,7 +3,7 @@
 The oracle knows every user's hidden taste; no learner can, from a few dozen exposures. The
 `bayes` reference knows everything except what each user's rows must reveal: the world's
 equations, every item's parameters, and the prior each user's features imply (taste
-centre, price sensitivity, propensity; model/world.py). It predicts the posterior mean of
+centre, price sensitivity, propensity; model/data/world.py). It predicts the posterior mean of
 p_click and p_conversion given the user's training rows, by importance sampling from that
 prior (the same `samples` noise draws for every user; accurate while each user's rows are
 few enough for the effective sample size to stay in the hundreds, see `diagnostics`):
@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.model.data.world import CONV_BIAS_NOISE, DIM, PRICE_SENS_NOISE, World, _indices, _unit, sigmoid
+from recsys.artifacts.heads import sigmoid
+from recsys.model.data.world import CONV_BIAS_NOISE, DIM, PRICE_SENS_NOISE, World, _indices, _unit
 
 
 def available(world: World) -> bool:

@@ -18,7 +18,7 @@ On simulated data with a saved world (truth) also:
 Baselines get the same metrics: popularity (click counts; smoothed item CTR/CVR),
 random, the oracle (true probabilities) and, for pointwise metrics only, `bayes`: the
 posterior mean of a learner that knows every item and the world's equations and infers
-each user from their training rows (model/bayes.py). `index` compares the ANN index with exact
+each user from their training rows (model/evaluation/bayes.py). `index` compares the ANN index with exact
 search: recall@K of its top-K against the exact top-K by similarity.
 """
 
@@ -31,11 +31,15 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts.feature_store import FeatureStore, to_columns
+from recsys.artifacts.metrics import auc, ctr_cvr_aucs, recall_at_k, recall_ndcg_at_k
 from recsys.artifacts.version import Version
 from recsys.model.data.dataset import load_dataset, split
-from recsys.model.evaluation.metrics import auc, recall_ndcg_at_k
+from recsys.model.data.world import World
+from recsys.model.evaluation.bayes import BayesPredictor, available
 
 BAYES_MAX_USERS = 100_000
+# Scores that can rank the catalogue: the service's ctcvr, either head alone, or u·v.
+OBJECTIVES = ("ctcvr", "ctr", "cvr", "similarity")
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -107,12 +111,10 @@ class RandomScorer:
 
 
 class BayesScorer:
-    """model/bayes.py's posterior means; pointwise only (a posterior over the whole catalogue
+    """model/evaluation/bayes.py's posterior means; pointwise only (a posterior over the whole catalogue
     per user costs samples × items)."""
 
     def __init__(self, world, train: pd.DataFrame):
-        from recsys.model.evaluation.bayes import BayesPredictor
-
         self.predictor = BayesPredictor(world, train)
 
     def pointwise(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +147,6 @@ def load_truth(directory: Path):
     """(world, per-row truth) of a simulated data set, or (None, None)."""
     if not (directory / "truth.parquet").is_file():
         return None, None
-    from recsys.model.data.world import World
-
     return World.load(directory), pd.read_parquet(directory / "truth.parquet")
 
 
@@ -160,8 +160,7 @@ def ndcg_against_gains(ranked_cols: np.ndarray, gains: np.ndarray, k: int) -> fl
 
 def _pointwise_metrics(p_click, p_conv, rows: pd.DataFrame, truth_rows: pd.DataFrame | None) -> dict:
     click, conv = rows["click"].to_numpy(), rows["conversion"].to_numpy()
-    out = {"ctr_auc": auc(click, p_click), "cvr_auc": auc(conv[click == 1], p_conv[click == 1]),
-           "ctcvr_auc": auc(conv, p_click * p_conv)}
+    out = ctr_cvr_aucs(click, conv, p_click, p_conv)
     if truth_rows is not None and "conversion_if_clicked" in truth_rows:
         would = truth_rows.iloc[rows["_row"].to_numpy()]["conversion_if_clicked"].to_numpy()
         out["cvr_auc_all"] = auc(would, p_conv)
@@ -203,8 +202,7 @@ def _ann_recall(version: Version, scorer: ModelScorer, users: np.ndarray, ks) ->
     exact = top_k(u @ index.embeddings.T, max(ks))
     _, approx = index.ann.search(np.ascontiguousarray(u, dtype=np.float32), min(max(ks), len(index.item_ids)))
     for k in ks:
-        out[f"recall@{k}"] = float(np.mean([len(set(a[:k]) & set(e[:k])) / min(k, len(e))
-                                            for a, e in zip(approx, exact)]))
+        out[f"recall@{k}"] = recall_at_k(approx, exact, k)
     return out
 
 
@@ -240,8 +238,6 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)
         if world is not None:
-            from recsys.model.evaluation.bayes import available
-
             if available(world) and len(train):
                 n_users = rows["user_id"].nunique()
                 if n_users <= BAYES_MAX_USERS:

@@ -18,10 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from recsys.artifacts.features import FeatureSpec
-from recsys.model.evaluation.bayes import available
+from recsys.artifacts.heads import sigmoid
+from recsys.artifacts.metrics import ctr_cvr_aucs
 from recsys.model.data.dataset import Dataset, load_dataset, split
-from recsys.model.evaluation.metrics import auc
-from recsys.model.data.world import FILE, World, sigmoid
+from recsys.model.data.world import FILE, World
+from recsys.model.evaluation.bayes import available
+from recsys.model.training.train import train
 
 
 def has_priors(data: str | Path) -> bool:
@@ -71,8 +73,7 @@ def equations(world: World, ds: Dataset, test_size: float, seed: int) -> dict[st
     for name, bias, sens in (("equations", world.user_conv_bias_base, world.user_price_sens_base),
                              ("oracle", world.user_conv_bias, world.user_price_sens)):
         p_conv = sigmoid(world.conv_logit(aff, i, bias[u], sens[u]))
-        out[name] = {"ctr_auc": auc(click, p_click), "cvr_auc": auc(conversion[clicked], p_conv[clicked]),
-                     "ctcvr_auc": auc(conversion, p_click * p_conv)}
+        out[name] = ctr_cvr_aucs(click, conversion, p_click, p_conv)
     out = {k: rounded(v) for k, v in out.items()}
     return out | {"held_out": {"rows": int(len(test)), "clicks": int(clicked.sum())}}
 
@@ -80,8 +81,6 @@ def equations(world: World, ds: Dataset, test_size: float, seed: int) -> dict[st
 def learnability(data: Path, work: Path, config) -> dict[str, dict]:
     """Train `config` on the revealed copy of `data` (under `work`); its held-out AUCs beside
     `equations` and the oracle, on the split `config` defines."""
-    from recsys.model.training.train import train
-
     world, ds = World.load(data), load_dataset(data)
     reveal(world, ds, Path(work) / "revealed")
     _, metrics = train(Path(work) / "revealed", Path(work) / "artifacts-revealed", config)

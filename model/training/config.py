@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from recsys.artifacts.errors import ConfigError
 
 # masked: BCE(conversion, b) over clicked rows (the article; selection-biased);
-# esmm: BCE(conversion, pCTR * pCVR) over all rows (pCTCVR, Ma et al. 2018). See losses.py.
+# esmm: BCE(conversion, pCTR * pCVR) over all rows (pCTCVR, Ma et al. 2018).
+# Each name has its function in losses.CVR_LOSS.
 CVR_LOSSES = ("masked", "esmm")
 EMBEDDING_OPTIMIZERS = ("adam", "adagrad")
 

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from recsys.artifacts.heads import sigmoid
-from recsys.model.evaluation.metrics import auc
+from recsys.artifacts.metrics import ctr_cvr_aucs
 from recsys.model.training import multiworker
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.inputs import Rows, TrainingData, gather
@@ -51,13 +51,8 @@ def validation_loss(pred: dict[str, np.ndarray]) -> float:
 
 
 def held_out_metrics(pred: dict[str, np.ndarray]) -> dict[str, float | None]:
-    p_ctr, p_cvr = sigmoid(pred["ctr"]), sigmoid(pred["cvr"])
-    clicked = pred["click"] == 1
-    return {
-        "ctr_auc": auc(pred["click"], p_ctr),
-        "cvr_auc": auc(pred["conversion"][clicked], p_cvr[clicked]),
-        "ctcvr_auc": auc(pred["conversion"], p_ctr * p_cvr),
-    }
+    """The three AUCs of `make_predict`'s logits and labels."""
+    return ctr_cvr_aucs(pred["click"], pred["conversion"], sigmoid(pred["ctr"]), sigmoid(pred["cvr"]))
 
 
 def make_train_step(model: TwoTower, optimizer: SparseAdam, data: TrainingData, config: TrainConfig,

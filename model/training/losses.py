@@ -21,22 +21,32 @@ import tensorflow as tf
 MASKED = -1e9
 
 
+def masked_cvr_loss(ctr_logit, cvr_logit, click, conversion):
+    """Mean BCE of the CVR logit over the clicked rows."""
+    per_row = tf.nn.sigmoid_cross_entropy_with_logits(labels=conversion, logits=cvr_logit)
+    return tf.reduce_sum(per_row * click) / tf.maximum(tf.reduce_sum(click), 1.0)
+
+
+def esmm_cvr_loss(ctr_logit, cvr_logit, click, conversion):
+    """BCE of pCTCVR = sigmoid(a) * sigmoid(b) against conversion, summed over all rows, per click."""
+    # log pCTCVR and log(1 - pCTCVR) in log space: the product of two sigmoids underflows.
+    log_p = tf.math.log_sigmoid(ctr_logit) + tf.math.log_sigmoid(cvr_logit)
+    log_not_p = tf.math.log1p(-tf.exp(tf.minimum(log_p, -1e-7)))
+    per_row = -(conversion * log_p + (1.0 - conversion) * log_not_p)
+    # Per click, like the masked loss: a mean over all rows would weight conversions
+    # 1/CTR (~13x here) less than the masked loss does, and early stopping then keeps
+    # an undertrained CVR head.
+    return tf.reduce_sum(per_row) / tf.maximum(tf.reduce_sum(click), 1.0)
+
+
+# One entry per name in config.CVR_LOSSES (the TensorFlow-free list the command line offers).
+CVR_LOSS = {"masked": masked_cvr_loss, "esmm": esmm_cvr_loss}
+
+
 def losses(ctr_logit, cvr_logit, click, conversion, cvr_loss: str):
-    """(ctr_loss, cvr_loss) scalars from (B,) logits and 0/1 labels; see the module docstring."""
+    """(ctr_loss, cvr_loss) scalars from (B,) logits and 0/1 labels; `cvr_loss` names a CVR_LOSS."""
     ctr = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=click, logits=ctr_logit))
-    if cvr_loss == "masked":
-        per_row = tf.nn.sigmoid_cross_entropy_with_logits(labels=conversion, logits=cvr_logit)
-        cvr = tf.reduce_sum(per_row * click) / tf.maximum(tf.reduce_sum(click), 1.0)
-    else:
-        # log pCTCVR and log(1 - pCTCVR) in log space: the product of two sigmoids underflows.
-        log_p = tf.math.log_sigmoid(ctr_logit) + tf.math.log_sigmoid(cvr_logit)
-        log_not_p = tf.math.log1p(-tf.exp(tf.minimum(log_p, -1e-7)))
-        per_row = -(conversion * log_p + (1.0 - conversion) * log_not_p)
-        # Per click, like the masked loss: a mean over all rows would weight conversions
-        # 1/CTR (~13x here) less than the masked loss does, and early stopping then keeps
-        # an undertrained CVR head.
-        cvr = tf.reduce_sum(per_row) / tf.maximum(tf.reduce_sum(click), 1.0)
-    return ctr, cvr
+    return ctr, CVR_LOSS[cvr_loss](ctr_logit, cvr_logit, click, conversion)
 
 
 def in_batch_softmax_loss(u: tf.Tensor, v: tf.Tensor, item_ids: tf.Tensor, log_q: tf.Tensor,

@@ -15,6 +15,7 @@ only each worker's own rows as negatives.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -98,8 +99,6 @@ def all_reduce_mean(values):
 
 def fingerprint(weights) -> str:
     """sha256 of all weights' bytes: equal on every worker when they trained one model."""
-    import hashlib
-
     h = hashlib.sha256()
     for w in weights:
         h.update(np.ascontiguousarray(np.asarray(w)).tobytes())

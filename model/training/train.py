@@ -6,18 +6,15 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from recsys.artifacts.tensorflow_import import import_tensorflow
+import keras
 
-import_tensorflow()  # first, so the loader's chatter is filtered
-import keras  # noqa: E402
-
-from recsys.model.data.dataset import Dataset, load_dataset  # noqa: E402
-from recsys.model.training import multiworker  # noqa: E402
-from recsys.model.training.config import TrainConfig, make_config  # noqa: E402
-from recsys.model.training.export import export_version  # noqa: E402
-from recsys.model.training.fit import fit  # noqa: E402
-from recsys.model.training.inputs import prepare  # noqa: E402
-from recsys.model.training.two_tower import build_model, make_optimizer  # noqa: E402
+from recsys.model.data.dataset import Dataset, load_dataset
+from recsys.model.training import multiworker
+from recsys.model.training.config import TrainConfig, make_config
+from recsys.model.training.export import export_version
+from recsys.model.training.fit import fit
+from recsys.model.training.inputs import prepare
+from recsys.model.training.two_tower import build_model, make_optimizer
 
 
 def log(msg: str) -> None:

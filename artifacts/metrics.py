@@ -1,4 +1,4 @@
-"""Ranking and classification metrics in numpy."""
+"""Ranking and classification metrics in numpy, shared by training, evaluation and the index."""
 
 from __future__ import annotations
 
@@ -44,3 +44,27 @@ def recall_ndcg_at_k(ranked: np.ndarray, positives: list[set], ks: list[int]) ->
         out[f"recall@{k}"] = float(np.mean(recalls)) if users else None
         out[f"ndcg@{k}"] = float(np.mean(ndcgs)) if users else None
     return out
+
+
+def ctr_cvr_aucs(click: np.ndarray, conversion: np.ndarray, p_click: np.ndarray,
+                 p_conversion: np.ndarray) -> dict[str, float | None]:
+    """The three held-out AUCs from (N,) labels and probabilities.
+
+    ctr_auc    p_click vs click, every row
+    cvr_auc    p_conversion vs conversion, clicked rows
+    ctcvr_auc  p_click * p_conversion vs conversion, every row
+    """
+    clicked = np.asarray(click) == 1
+    return {"ctr_auc": auc(click, p_click), "cvr_auc": auc(conversion[clicked], p_conversion[clicked]),
+            "ctcvr_auc": auc(conversion, p_click * p_conversion)}
+
+
+def recall_at_k(found: np.ndarray, exact: np.ndarray, k: int | None = None) -> float:
+    """Mean share of each query's exact top k that an approximate search found in its top k.
+
+    found (Q, >= k), exact (Q, >= k) item ids best first (-1 for a missing hit); k defaults to
+    exact's width, and a row with fewer than k exact ids is scored against the ids it has.
+    """
+    k = exact.shape[1] if k is None else k
+    return float(np.mean([len(set(a[:k]) & set(e[:k])) / min(k, len(e))
+                          for a, e in zip(np.asarray(found).tolist(), np.asarray(exact).tolist())]))

@@ -52,3 +52,13 @@ def test_esmm_loss_stays_finite_where_the_product_underflows():
     conversion = np.array([0.0, 1.0, 0.0], np.float32)
     _, cvr = run(a, b, click, conversion, "esmm")
     assert np.isfinite(cvr) and cvr >= 0
+
+
+def test_every_cvr_loss_the_command_line_offers_has_an_implementation():
+    from recsys.cli import parser
+    from recsys.model.training.config import CVR_LOSSES
+    from recsys.model.training.losses import CVR_LOSS
+
+    assert set(CVR_LOSS) == set(CVR_LOSSES)
+    train = parser()._subparsers._group_actions[0].choices["train"]
+    assert next(a for a in train._actions if a.dest == "cvr_loss").choices == CVR_LOSSES

@@ -55,7 +55,7 @@ def test_ids_are_checked(world):
 def test_on_a_simulated_data_set_it_sits_between_popularity_and_the_oracle():
     from recsys.model.data.dataset import split
     from recsys.model.evaluation.evaluate import PopularityScorer
-    from recsys.model.evaluation.metrics import auc
+    from recsys.artifacts.metrics import auc
     from recsys.model.data.world import exposures
 
     world = make_world(1500, 400, seed=5)[0]

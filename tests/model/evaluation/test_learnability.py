@@ -1,4 +1,4 @@
-"""model/learnability.py and its bench: the revealed copy holds the world's parameters, and
+"""model/evaluation/learnability.py and its bench: the revealed copy holds the world's parameters, and
 the equations' oracle is the world's own truth on the held-out rows."""
 
 import json
@@ -9,7 +9,7 @@ import pytest
 from bench.learnability import main
 from recsys.model.data.dataset import load_dataset, split
 from recsys.model.evaluation.learnability import equations, has_priors, reveal
-from recsys.model.evaluation.metrics import auc
+from recsys.artifacts.metrics import auc
 from recsys.model.data.world import World
 from tests.conftest import recsys
 

@@ -1,0 +1,36 @@
+"""The machine a figure was measured on, and handing freed heap back to its OS."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from pathlib import Path
+
+
+def machine() -> dict[str, str | int | None]:
+    """cpu (the model name where /proc/cpuinfo has one), cores, system and python."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version()}
+
+
+def describe(**versions: str) -> str:
+    """One line for a generated document, e.g. describe(TensorFlow="2.21.0")."""
+    m = machine()
+    return ", ".join([f"{m['cpu']}", f"{m['cores']} cores", f"{m['system']}", f"Python {m['python']}",
+                      *(f"{name} {version}" for name, version in versions.items())])
+
+
+def release_free_memory() -> None:
+    """Give the heap that loading freed back to the OS (glibc keeps it otherwise: ~200 MB of
+    parsing buffers at 1M items). A no-op where there is no glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
