@@ -34,6 +34,7 @@ from recsys.service.settings import Settings
 from recsys.service.state import State, load_recommender
 
 log = logging.getLogger("recsys.service")
+BATCHER_STOPPED = "batcher stopped; restart the service"  # nothing restarts the thread but a new process
 
 
 async def get_state(request: Request) -> State:
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None,
             raise NotReady("shutting down")
         rec = serving(state)
         if not batcher.alive:  # requests would get 503: say so before a load balancer routes them here
-            raise NotReady("batcher stopped; restart the service")
+            raise NotReady(BATCHER_STOPPED)
         return {"status": "ready", "model_version": rec.version, "items": rec.item_count}
 
     @app.get("/metrics", response_class=Response,
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None,
             out = await batcher.submit(rec, body.query(), settings.compute_timeout)  # this query's own error
             metrics.overfetched.observe(out.overfetched)
         except BatcherStopped:
-            raise NotReady("batcher stopped; restart the service") from None
+            raise NotReady(BATCHER_STOPPED) from None
         except TimeoutError:
             raise Overloaded(f"overloaded: no answer computed within {settings.compute_timeout:g} s; "
                              "retry later") from None
