@@ -1,5 +1,6 @@
-"""`recsys` subcommands. Heavy imports (TensorFlow, the service) happen inside each command;
-the parser needs only the settings fields (serve's flags) and the index kinds.
+"""`recsys` subcommands. Heavy imports (TensorFlow, FAISS, the service) happen inside each
+command; the options that come from a module's constants (serve's settings, the index kinds)
+are added only when that command runs.
 
 Every command exits 0 on success, 2 with one line `recsys: error: ...` on bad input, and
 130 on Ctrl-C.
@@ -14,9 +15,6 @@ import sys
 import types
 import typing
 from pathlib import Path
-
-from recsys.index import formats
-from recsys.service.settings import ENV_ONLY, Settings, env_name, shown_default
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -101,6 +99,7 @@ def cmd_serve(args) -> None:
 
     from recsys.artifacts.errors import ConfigError
     from recsys.service.server import serve
+    from recsys.service.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items()
                  if k in Settings.model_fields and v is not None}
@@ -116,6 +115,8 @@ def cmd_serve(args) -> None:
 def add_settings_flags(p: argparse.ArgumentParser) -> None:
     """One flag per service setting (`max_k` -> `--max-k`), typed and described by its field;
     environment-only settings (the admin token) get none."""
+    from recsys.service.settings import ENV_ONLY, Settings, env_name, shown_default
+
     for name, field in Settings.model_fields.items():
         if name in ENV_ONLY:
             continue
@@ -128,7 +129,8 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
                        help=f"{field.description} (env {env_name(name)}; default {shown_default(name)})")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `command`, only that subcommand gets its module-derived options."""
     p = argparse.ArgumentParser(prog="recsys", description="Two-tower CTR/CVR retrieval: offline jobs and the service.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -184,8 +186,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")
     s.add_argument("--artifacts", required=True)
     s.add_argument("--version", help="default: newest complete version")
-    s.add_argument("--index", choices=formats.KINDS, default="auto",
-                   help="auto: exact flat up to 100k items, IVF above")
+    if command in (None, "build-index"):
+        from recsys.index import formats  # FAISS: imported only by the commands that use it
+
+        s.add_argument("--index", choices=formats.KINDS, default="auto",
+                       help="auto: exact flat up to 100k items, IVF above")
     s.set_defaults(func=cmd_build_index)
 
     s = sub.add_parser("evaluate", help="held-out AUCs and recall/NDCG@K, printed as JSON")
@@ -208,13 +213,15 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
-    add_settings_flags(s)
+    if command in (None, "serve"):
+        add_settings_flags(s)
     s.set_defaults(func=cmd_serve)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv else "").parse_args(argv)
     from recsys.artifacts.errors import RecsysError
 
     try:
