@@ -27,8 +27,8 @@ from recsys.artifacts.heads import Heads
 from recsys.artifacts.numpy_tower import NumpyTower
 from recsys.artifacts.towers import Tower
 from recsys.index.searcher import Searcher
-from recsys.service.user_features import columns as feature_columns
 from recsys.service.domain import InvalidRequest, Objective, Query, RequestError, UnknownUser
+from recsys.service.user_features import columns as feature_columns
 
 __all__ = ["Query", "Recommender", "Scored"]
 
