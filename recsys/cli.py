@@ -1,6 +1,7 @@
 """`recsys` subcommands. TensorFlow loads inside the commands that train, so `recsys --help`
 and a bad flag never load it; the flags' choices come from the TensorFlow-free modules that
-own them.
+own them, and the options built from a module's constants (serve's settings, the index
+kinds) are added only when that command runs.
 
 Every command exits 0 on success, 2 with one line `recsys: error: ...` on bad input, and
 130 on Ctrl-C.
@@ -12,6 +13,8 @@ import argparse
 import json
 import os
 import sys
+import types
+import typing
 from pathlib import Path
 
 from recsys.artifacts.errors import DataError, RecsysError
@@ -110,7 +113,25 @@ def cmd_serve(args) -> None:
     serve(settings)  # checks the artifacts before the port opens; ArtifactError -> exit 2
 
 
-def parser() -> argparse.ArgumentParser:
+def add_settings_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per service setting (`max_k` -> `--max-k`), typed and described by its field;
+    environment-only settings (the admin token) get none."""
+    from recsys.service.settings import ENV_ONLY, Settings, env_name, shown_default
+
+    for name, field in Settings.model_fields.items():
+        if name in ENV_ONLY:
+            continue
+        kind = field.annotation
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # `str | None`: the flag gives a str
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        kw = {"choices": typing.get_args(kind)} if typing.get_origin(kind) is typing.Literal \
+            else {"type": kind if kind in (int, float) else str}
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, **kw,
+                       help=f"{field.description} (env {env_name(name)}; default {shown_default(name)})")
+
+
+def parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with `command`, only that subcommand gets its module-derived options."""
     p = argparse.ArgumentParser(prog="recsys", description="Two-tower CTR/CVR retrieval: offline jobs and the service.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -166,8 +187,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")
     s.add_argument("--artifacts", required=True)
     s.add_argument("--version", help="default: newest complete version")
-    s.add_argument("--index", choices=["flat", "hnsw", "ivf", "auto"], default="auto",
-                   help="auto: exact flat up to 100k items, IVF above")
+    if command in (None, "build-index"):
+        from recsys.index import formats  # FAISS: imported only by the commands that use it
+
+        s.add_argument("--index", choices=formats.KINDS, default="auto",
+                       help="auto: exact flat up to 100k items, IVF above")
     s.set_defaults(func=cmd_build_index)
 
     s = sub.add_parser("evaluate", help="held-out AUCs and recall/NDCG@K, printed as JSON")
@@ -190,53 +214,16 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
-    s.add_argument("--artifacts", help="artifact root (env RECSYS_ARTIFACTS)")
-    s.add_argument("--version", help="version to serve and reload (env RECSYS_VERSION; default: ARTIFACTS/current)")
-    s.add_argument("--host", help="bind address (env RECSYS_HOST; default 127.0.0.1)")
-    s.add_argument("--port", type=int, help="port (env RECSYS_PORT; default 8000)")
-    s.add_argument("--max-k", dest="max_k", type=_positive, help="largest k accepted (env RECSYS_MAX_K; default 100)")
-    s.add_argument("--candidates", type=_positive, help="index candidates re-scored per request (env RECSYS_CANDIDATES)")
-    s.add_argument("--nprobe", type=_positive, help="IVF lists probed per query (env RECSYS_NPROBE; default 32)")
-    s.add_argument("--ef-search", dest="ef_search", type=_positive,
-                   help="HNSW beam width (env RECSYS_EF_SEARCH; default 64)")
-    s.add_argument("--user-tower", dest="user_tower", choices=["numpy", "savedmodel"],
-                   help="user embedding by numpy weights or the SavedModel (env RECSYS_USER_TOWER; default numpy)")
-    s.add_argument("--log-level", dest="log_level", choices=["critical", "error", "warning", "info", "debug"],
-                   help="(env RECSYS_LOG_LEVEL; default info)")
-    s.add_argument("--log-format", dest="log_format", choices=["json", "text"],
-                   help="json lines with request ids, or plain text (env RECSYS_LOG_FORMAT; default json)")
-    s.add_argument("--batch-size", dest="batch_size", type=_positive,
-                   help="largest micro-batch of concurrent requests (env RECSYS_BATCH_SIZE; default 32)")
-    s.add_argument("--batch-delay-ms", dest="batch_delay_ms", type=float,
-                   help="longest wait for a batch to fill, only while other requests are on their way "
-                        "(env RECSYS_BATCH_DELAY_MS; default 1)")
-    s.add_argument("--workers", type=_positive,
-                   help="server processes sharing the port, each with its own model copy (env RECSYS_WORKERS; "
-                        "default 1)")
-    # Backpressure and limits; an admin token is environment-only (RECSYS_ADMIN_TOKEN), never a flag.
-    s.add_argument("--max-in-flight", dest="max_in_flight", type=_positive,
-                   help="recommend requests admitted at once, per worker (env RECSYS_MAX_IN_FLIGHT; default 64)")
-    s.add_argument("--max-queue", dest="max_queue", type=int,
-                   help="requests waiting for a slot before 503 (env RECSYS_MAX_QUEUE; default 32)")
-    s.add_argument("--queue-timeout", dest="queue_timeout", type=float,
-                   help="seconds a request may wait for a slot (env RECSYS_QUEUE_TIMEOUT; default 1)")
-    s.add_argument("--max-body-bytes", dest="max_body_bytes", type=_positive,
-                   help="largest request body (env RECSYS_MAX_BODY_BYTES; default 65536)")
-    s.add_argument("--max-json-depth", dest="max_json_depth", type=_positive,
-                   help="deepest JSON nesting accepted (env RECSYS_MAX_JSON_DEPTH; default 8)")
-    s.add_argument("--unknown-user-fallback", dest="unknown_user_fallback", choices=["none", "popular"],
-                   help="unknown user without user_features: 404 or popular items (env RECSYS_UNKNOWN_USER_FALLBACK)")
-    s.add_argument("--drain-seconds", dest="drain_seconds", type=float,
-                   help="after SIGTERM, seconds /readyz is 503 before the listener closes (env RECSYS_DRAIN_SECONDS; "
-                        "default 2)")
-    s.add_argument("--shutdown-timeout", dest="shutdown_timeout", type=float,
-                   help="seconds in-flight requests get to finish on stop (env RECSYS_SHUTDOWN_TIMEOUT; default 10)")
+    if command in (None, "serve"):
+        add_settings_flags(s)
     s.set_defaults(func=cmd_serve)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser(argv[0] if argv else "").parse_args(argv)
+
     try:
         args.func(args)
     except RecsysError as e:

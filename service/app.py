@@ -3,10 +3,11 @@
 The model loads in a background thread at start-up: /healthz answers at once, /readyz
 turns 200 when the recommender is loaded, and /recommend answers 503 until then. Reloads
 swap the recommender reference (service/state.py); /readyz turns 503 again once shutdown
-starts. Middleware, outermost first: request id + access log + metrics, body limits,
-backpressure on /recommend. /recommend hands its query to the micro-batcher
-(service/batcher.py) and awaits its own answer; the handlers are async, so no request
-waits for a thread-pool slot.
+starts. Middleware, outermost first: request id + access log + metrics (and the JSON 500
+of a bug), body limits, backpressure on /recommend. /recommend hands its query to the
+micro-batcher (service/batcher.py), whose thread runs from start-up to shutdown (the
+lifespan), and awaits its own answer, at most compute_timeout; the handlers are async, so no
+request waits for a thread-pool slot.
 """
 
 from __future__ import annotations
@@ -21,21 +22,18 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.service import admin
-from recsys.service.batcher import Arrivals, MicroBatcher
-from recsys.service.errors import InvalidRequest, NotReady, UnknownUser, install
+from recsys.service.batcher import Arrivals, BatcherStopped, MicroBatcher
+from recsys.service.domain import InvalidRequest, Objective, UnknownUser
+from recsys.service.errors import NotReady, Overloaded, install
 from recsys.service.limits import Backpressure, BodyLimit
 from recsys.service.observability import Metrics, RequestContext, annotate
-from recsys.service.recommender import Query, Recommender, Scored
-from recsys.service.schemas import (
-    ErrorResponse,
-    Objective,
-    RecommendRequest,
-    RecommendResponse,
-)
+from recsys.service.recommender import Recommender, Scored
+from recsys.service.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recsys.service.settings import Settings
 from recsys.service.state import Loader, State, load_recommender
 
 log = logging.getLogger("recsys.service")
+BATCHER_STOPPED = "batcher stopped; restart the service"  # nothing restarts the thread but a new process
 
 
 async def get_state(request: Request) -> State:
@@ -87,10 +85,13 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        batcher.start()
         threading.Thread(target=state.start, name="model-loader", daemon=True).start()
-        yield
-        state.draining = True
-        batcher.close()
+        try:
+            yield
+        finally:
+            state.draining = True
+            batcher.close()
 
     app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan)
     app.state.recsys = state
@@ -106,6 +107,8 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
         if state.draining:
             raise NotReady("shutting down")
         rec = serving(state)
+        if not batcher.alive:  # requests would get 503: say so before a load balancer routes them here
+            raise NotReady(BATCHER_STOPPED)
         return {"status": "ready", "model_version": rec.version, "items": rec.item_count}
 
     @app.get("/metrics", response_class=Response,
@@ -120,10 +123,14 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
         arrivals.arrive(request.scope)  # from here on the batcher need not wait for this one
         if body.k > settings.max_k:
             raise InvalidRequest(f"k: must be at most {settings.max_k} (got {body.k})")
-        query = Query(body.key(), body.k, body.objective, body.exclude_seen, body.user_features)
         try:
-            out = await batcher.submit(rec, query)  # raises the error of this query alone
+            out = await batcher.submit(rec, body.query(), settings.compute_timeout)  # this query's own error
             metrics.overfetched.observe(out.overfetched)
+        except BatcherStopped:
+            raise NotReady(BATCHER_STOPPED) from None
+        except TimeoutError:
+            raise Overloaded(f"overloaded: no answer computed within {settings.compute_timeout:g} s; "
+                             "retry later") from None
         except UnknownUser:
             if settings.unknown_user_fallback != "popular":
                 raise

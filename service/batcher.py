@@ -12,6 +12,10 @@ for company that is not coming. While a batch computes, the next one forms in th
 The model work (numpy towers and heads, FAISS) runs on this one thread, off the event loop,
 which stays free to parse and answer requests; numpy and FAISS release the GIL while they
 compute, so both cores work.
+
+Lifecycle: `start()` (the app's lifespan) starts the thread, `close()` finishes the queued
+work and stops it. Every wait has a deadline (`submit(..., timeout)`), and if the thread
+dies, every waiting request gets BatcherStopped at once and `alive` turns False (/readyz).
 """
 
 from __future__ import annotations
@@ -58,6 +62,18 @@ class _Job:
     arrived: float = field(default_factory=time.perf_counter)
 
 
+class BatcherStopped(RuntimeError):
+    """The batching thread is not running: not started, closed, or dead."""
+
+
+def _reply(job: _Job, result) -> None:
+    """Hand `result` to the job's event loop (from any thread)."""
+    try:
+        job.loop.call_soon_threadsafe(_deliver, job.future, result)
+    except RuntimeError:  # that loop is closed: nobody is waiting any more
+        pass
+
+
 def _deliver(future: asyncio.Future, result) -> None:
     if future.done():  # cancelled: the client went away
         return
@@ -85,19 +101,49 @@ class MicroBatcher:
         self.on_batch = on_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._held: _Job | None = None  # a job of another model, first in the next batch
-        self._thread = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._running = False  # False from the moment the thread starts winding down
 
-    async def submit(self, model, query):
+    @property
+    def alive(self) -> bool:
+        return self._running and self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> MicroBatcher:
+        if self._thread is None:
+            self._running = True
+            self._thread = threading.Thread(target=self._loop, name="micro-batcher", daemon=True)
+            self._thread.start()
+        return self
+
+    async def submit(self, model, query, timeout: float | None = None):
+        """The result for `query`; TimeoutError after `timeout` seconds, BatcherStopped if the
+        thread is not running."""
+        if not self.alive:
+            raise BatcherStopped("the batching thread is not running")
         loop = asyncio.get_running_loop()
         job = _Job(model, query, loop.create_future(), loop)
         self._queue.put(job)
-        return await job.future
+        if not self.alive:  # died between the check and the put: nobody else will answer it
+            self._fail_queued()
+        return await asyncio.wait_for(job.future, timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         """Finish the queued work, then stop the thread."""
-        self._queue.put(None)
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _fail_queued(self) -> None:
+        stopped = BatcherStopped("the batching thread stopped")
+        jobs, self._held = [self._held], None
+        while True:
+            try:
+                jobs.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for job in jobs:
+            if job is not None:
+                _reply(job, stopped)
 
     def _collect(self) -> list[_Job] | None:
         first = self._held or self._queue.get()
@@ -127,18 +173,29 @@ class MicroBatcher:
         return batch
 
     def _loop(self) -> None:
-        while True:
-            batch = self._collect()
-            if batch is None:
-                return
-            try:
-                results = self.run(batch[0].model, [job.query for job in batch])
-                if len(results) != len(batch):  # a request without an answer would wait forever
-                    raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
-            except Exception as e:  # noqa: BLE001 - a bug fails this batch's requests, not the thread
-                log.exception("batch of %d failed", len(batch))
-                results = [e] * len(batch)
-            if self.on_batch is not None:
-                self.on_batch(len(batch))
-            for job, result in zip(batch, results):
-                job.loop.call_soon_threadsafe(_deliver, job.future, result)
+        batch: list[_Job] = []
+        try:
+            while True:
+                batch = self._collect() or []
+                if not batch:
+                    return
+                try:
+                    results = self.run(batch[0].model, [job.query for job in batch])
+                    if len(results) != len(batch):  # a request without an answer would wait forever
+                        raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
+                except Exception as e:  # noqa: BLE001 - a bug fails this batch's requests, not the thread
+                    log.exception("batch of %d failed", len(batch))
+                    results = [e] * len(batch)
+                for job, result in zip(batch, results):
+                    _reply(job, result)
+                done, batch = len(batch), []
+                if self.on_batch is not None:
+                    self.on_batch(done)
+        finally:  # closed, or killed by something no batch should survive: answer whoever waits
+            self._running = False
+            if batch:
+                log.error("batching thread stopped during a batch of %d", len(batch))
+            stopped = BatcherStopped("the batching thread stopped")
+            for job in batch:
+                _reply(job, stopped)
+            self._fail_queued()

@@ -1,6 +1,10 @@
 """Error kinds and the one place that maps them to HTTP status codes.
 
 Every error response is JSON: {"error": kind, "message": text[, "detail": [...]]}.
+    ServiceError subclasses   HTTP-layer errors; each declares its kind, status and headers
+    RequestError (domain.py)  what a request got wrong, raised by the recommender: DOMAIN_STATUS
+    RequestValidationError    the request schema: 422 with one readable line
+    any other exception       a bug: 500, answered by observability.RequestContext
 """
 
 from __future__ import annotations
@@ -12,57 +16,74 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from recsys.service.domain import MAX_USER_ID_LENGTH, InvalidRequest, RequestError, UnknownUser
+from recsys.service.user_features import VALUE_RULE
+
+__all__ = ["InvalidRequest", "NotFound", "NotReady", "Overloaded", "PayloadTooLarge", "ReloadFailed", "RequestError",
+           "ServiceError", "Unauthorized", "UnknownUser", "error_response", "install", "internal_error",
+           "response_for"]
+
 log = logging.getLogger("recsys.service")
 
 
 class ServiceError(Exception):
+    """An error the HTTP layer answers itself; every subclass declares its `kind` and `status`."""
+
     kind = "error"
+    status = 500
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, detail: list[dict] | None = None):
         super().__init__(message)
         self.message = message
         self.detail = detail
 
-
-class InvalidRequest(ServiceError):
-    kind = "invalid_request"
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        missing = [a for a in ("kind", "status") if a not in cls.__dict__]
+        if missing:  # an inherited status would silently answer the parent's code
+            raise TypeError(f"{cls.__name__} must declare {' and '.join(missing)}")
 
 
 class PayloadTooLarge(ServiceError):
-    kind = "payload_too_large"
+    kind, status = "payload_too_large", 413
 
 
 class Unauthorized(ServiceError):
-    kind = "unauthorized"
+    kind, status = "unauthorized", 401
+    headers = {"WWW-Authenticate": "Bearer"}
 
 
 class NotFound(ServiceError):
     """A route that exists but is switched off (the admin endpoints without a token)."""
-    kind = "not_found"
-
-
-class UnknownUser(ServiceError):
-    kind = "unknown_user"
+    kind, status = "not_found", 404
 
 
 class ReloadFailed(ServiceError):
     """The artifacts on disk could not replace the served version; it keeps serving."""
-    kind = "reload_failed"
+    kind, status = "reload_failed", 409
 
 
 class NotReady(ServiceError):
-    kind = "not_ready"
+    """No model loaded yet, shutting down, or the batcher stopped; retry after a moment."""
+    kind, status = "not_ready", 503
+    headers = {"Retry-After": "1"}
 
 
 class Overloaded(ServiceError):
-    """More requests in flight or queued than the service takes; retry after a moment."""
-    kind = "overloaded"
+    """More requests in flight or queued than the service takes, or an answer not computed in
+    time; retry after a moment."""
+    kind, status = "overloaded", 503
+    headers = {"Retry-After": "1"}
 
 
-STATUS = {InvalidRequest: 422, PayloadTooLarge: 413, Unauthorized: 401, NotFound: 404, UnknownUser: 404,
-          ReloadFailed: 409, NotReady: 503, Overloaded: 503}
-# Extra headers by status: when to come back, and how to authenticate.
-HEADERS = {503: {"Retry-After": "1"}, 401: {"WWW-Authenticate": "Bearer"}}
+# What a request got wrong (service/domain.py), by status. Looked up along the error's class
+# hierarchy, and the base is mapped, so a new domain error is at worst a 422, never a 500.
+DOMAIN_STATUS: dict[type[RequestError], int] = {RequestError: 422, UnknownUser: 404}
+
+
+def status_of(exc: RequestError) -> int:
+    return next(DOMAIN_STATUS[c] for c in type(exc).__mro__ if c in DOMAIN_STATUS)
 
 
 def error_response(status: int, kind: str, message: str, detail: list[dict] | None = None,
@@ -73,10 +94,16 @@ def error_response(status: int, kind: str, message: str, detail: list[dict] | No
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def response_for(exc: ServiceError) -> JSONResponse:
-    """The HTTP response of a service error; also used by middleware outside the routes."""
-    status = next(code for cls, code in STATUS.items() if isinstance(exc, cls))
-    return error_response(status, exc.kind, exc.message, exc.detail, headers=HEADERS.get(status))
+def response_for(exc: ServiceError | RequestError) -> JSONResponse:
+    """The HTTP response of a service or request error; also used by middleware outside the routes."""
+    if isinstance(exc, RequestError):
+        return error_response(status_of(exc), exc.kind, exc.message, exc.detail)
+    return error_response(exc.status, exc.kind, exc.message, exc.detail, headers=exc.headers)
+
+
+def internal_error() -> JSONResponse:
+    """The answer to a bug: no details leave the service (they are in its log)."""
+    return error_response(500, "internal", "internal error; see the service log")
 
 
 def _validation_detail(exc: RequestValidationError) -> list[dict]:
@@ -101,16 +128,16 @@ def _summary(detail: list[dict]) -> str:
     prefix = loc[:2] if field == "user_features" else loc[:1]
     union = sum(1 for d in detail if [p for p in d["loc"] if p != "body"][:len(prefix)] == prefix) > 1
     if union and field == "user_id":
-        return f"{field}: must be an integer or a string of 1-128 printable characters"
+        return f"{field}: must be an integer or a string of 1-{MAX_USER_ID_LENGTH} printable characters"
     if union and len(prefix) == 2:
-        return (f"user_features.{prefix[1]}: must be a finite number, an integer or a string of at most "
-                f"128 printable characters")
+        return f"user_features.{prefix[1]}: {VALUE_RULE}"
     return f"{'.'.join(loc)}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError):
+    @app.exception_handler(RequestError)
+    async def service_error(_: Request, exc: ServiceError | RequestError):
         return response_for(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -126,8 +153,5 @@ def install(app: FastAPI) -> None:
             return error_response(422, "invalid_request", "body is not valid JSON")
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail), headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "internal error; see the service log")
+    # Any other exception is a bug: observability.RequestContext, the outermost layer, logs it
+    # with the request id and answers internal_error().

@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 
 from recsys.service.batcher import Arrivals
-from recsys.service.errors import InvalidRequest, Overloaded, PayloadTooLarge, ServiceError, response_for
+from recsys.service.domain import InvalidRequest, RequestError
+from recsys.service.errors import Overloaded, PayloadTooLarge, ServiceError, response_for
 from recsys.service.observability import Metrics
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
-async def _reply(exc: ServiceError, scope, receive, send) -> None:
+async def _reply(exc: ServiceError | RequestError, scope, receive, send) -> None:
     await response_for(exc)(scope, receive, send)
 
 

@@ -17,7 +17,10 @@ from contextvars import ContextVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from recsys.service.errors import internal_error
+
 log = logging.getLogger("recsys.access")
+errors_log = logging.getLogger("recsys.service")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # The request being served: a dict the handler can annotate (it runs in a worker thread with
@@ -100,7 +103,11 @@ def logging_config(level: str = "info", fmt: str = "json") -> dict:
 
 
 class RequestContext:
-    """ASGI middleware: request id, access log and request metrics for every HTTP request."""
+    """ASGI middleware: request id, access log and request metrics for every HTTP request.
+
+    The outermost layer of the app: whatever a layer inside raises (a bug) is logged here with
+    the request id and answered as a JSON 500 that carries the X-Request-ID header too.
+    """
 
     def __init__(self, app, metrics: Metrics, routes: frozenset[str]):
         self.app = app
@@ -122,17 +129,22 @@ class RequestContext:
         route = path if path in self.routes else "other"  # bounded label values
         ctx = {"request_id": rid}
         token = request_context.set(ctx)
-        status = 500
+        status, started = 500, False
 
         async def send_with_id(message):
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message = dict(message, headers=[*message.get("headers", ()), (b"x-request-id", rid.encode())])
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:  # noqa: BLE001 - a bug answers 500 JSON; the server stays up
+            errors_log.exception("unhandled error on %s %s", scope.get("method", ""), path[:200])
+            if started:  # half a response is out: the server can only drop the connection
+                raise
+            await internal_error()(scope, receive, send_with_id)
         finally:
             request_context.reset(token)
             elapsed = time.perf_counter() - start

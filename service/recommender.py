@@ -13,7 +13,6 @@ holds: the data contract rejects empty ids), so the id embedding is the OOV buck
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,25 +20,13 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts.errors import ArtifactError
-from recsys.artifacts.features import KEYS
 from recsys.artifacts.version import Version
 from recsys.index.searcher import Searcher
-from recsys.service.errors import InvalidRequest, ServiceError, UnknownUser
-from recsys.service.schemas import MAX_FEATURE_VALUE_LENGTH, Objective
+from recsys.service.domain import InvalidRequest, Objective, Query, RequestError, UnknownUser
 from recsys.service.settings import Settings
+from recsys.service.user_features import columns as feature_columns
 
-OOV_ID = ""  # never in a vocabulary: the data contract rejects empty ids
-
-
-@dataclass
-class Query:
-    """One request to the recommender, as the HTTP layer validated it."""
-
-    user_id: str
-    k: int
-    objective: Objective = Objective.ctcvr
-    exclude_seen: bool = False
-    user_features: dict | None = None
+__all__ = ["Query", "Recommender", "Scored"]
 
 
 @dataclass
@@ -88,44 +75,16 @@ class Recommender:
         return by_user, order, popularity
 
     def cold_start_columns(self, features: dict) -> dict[str, np.ndarray]:
-        """Tower input columns for one new user, validated against the feature spec (422)."""
-        key = KEYS["user"]
-        expected = {f.name: f for f in self.user_features if f.name != key}
+        """Tower input columns for one new user, validated against the feature spec (InvalidRequest)."""
+        return feature_columns(features, self.user_features)
 
-        def invalid(name: str, msg: str, kind: str) -> InvalidRequest:
-            return InvalidRequest(f"user_features.{name}: {msg}",
-                                  [{"loc": ["body", "user_features", name], "msg": msg, "type": kind}])
-
-        for name in features:
-            if name not in expected:
-                raise invalid(name[:64], f"not a feature of this model's user tower (expected {sorted(expected)})",
-                              "unknown_feature")
-        cols = {}
-        for name, f in expected.items():
-            if name not in features:
-                raise invalid(name, "missing; a new user needs every user feature", "missing")
-            value = features[name]
-            if f.is_numeric:
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise invalid(name, "must be a finite number", "numeric")
-                cols[name] = np.array([value], np.float32)
-            else:
-                if isinstance(value, bool) or not isinstance(value, (int, str)) \
-                        or len(str(value)) > MAX_FEATURE_VALUE_LENGTH:
-                    raise invalid(name, f"must be a string of at most {MAX_FEATURE_VALUE_LENGTH} characters "
-                                        "or an integer", f.kind)
-                cols[name] = np.array([str(value)], dtype=object)
-        if any(f.name == key for f in self.user_features):
-            cols[key] = np.array([OOV_ID], dtype=object)
-        return cols
-
-    def user_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, list[ServiceError | None]]:
+    def user_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, list[RequestError | None]]:
         """Embeddings (B, D) of the queries' users, stored users in one tower call; per-query errors.
 
         A stored user's features win over any `user_features` sent (still validated); a user
         the store does not know is embedded from its `user_features`, else UnknownUser.
         """
-        errors: list[ServiceError | None] = [None] * len(queries)
+        errors: list[RequestError | None] = [None] * len(queries)
         positions, stored, cold = [], [], []
         for i, q in enumerate(queries):
             try:
@@ -148,7 +107,7 @@ class Recommender:
             vectors[i] = self.user_tower(cols)[0]
         return vectors, errors
 
-    def recommend_batch(self, queries: Sequence[Query]) -> list[Scored | ServiceError]:
+    def recommend_batch(self, queries: Sequence[Query]) -> list[Scored | RequestError]:
         """Each query's best min(k, available) items, best first, or the error that query raised.
 
         One user-tower call for the stored users, one index search per over-fetch size (queries
@@ -156,7 +115,7 @@ class Recommender:
         search; only the final top-k selection is per query, over its K' candidates.
         """
         vectors, errors = self.user_vectors(queries)
-        out: list[Scored | ServiceError] = list(errors)
+        out: list[Scored | RequestError] = list(errors)
         empty = np.empty(0, np.int64)
         seen = [self.seen.get(q.user_id, empty) if q.exclude_seen else empty for q in queries]
         # Over-fetch by the number of items that will be filtered out, so k still come back.
@@ -189,7 +148,7 @@ class Recommender:
                   exclude_seen: bool = False, user_features: dict | None = None) -> Scored:
         """Best min(k, available) items for one user, best first (a batch of one)."""
         out = self.recommend_batch([Query(user_id, k, objective, exclude_seen, user_features)])[0]
-        if isinstance(out, ServiceError):
+        if isinstance(out, RequestError):
             raise out
         return out
 

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
+from dataclasses import fields
 from typing import Annotated
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, StringConstraints,
-                      field_validator)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, StringConstraints, field_validator
 
-MAX_USER_ID_LENGTH = 128
-MAX_FEATURE_VALUE_LENGTH = 128
-MAX_FEATURES = 64
+from recsys.service.domain import MAX_USER_ID_LENGTH, Objective, Query
+from recsys.service.user_features import UserFeatures
 
-FeatureName = Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
-# A raw feature value as the data files hold it: a finite number, or an id/category given as
-# an integer or a string (1 and "1" are the same category).
-FeatureValue = (StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)]
-                | Annotated[StrictStr, StringConstraints(max_length=MAX_FEATURE_VALUE_LENGTH)])
-
-
-class Objective(str, Enum):
-    ctcvr = "ctcvr"            # p_click * p_conversion: expected conversions per exposure
-    ctr = "ctr"                # p_click
-    cvr = "cvr"                # p_conversion given a click
-    similarity = "similarity"  # raw user·item inner product (retrieval order)
+__all__ = ["ErrorResponse", "Objective", "RecommendRequest", "RecommendResponse", "ScoredItem"]
 
 
 class RecommendRequest(BaseModel):
@@ -35,8 +21,8 @@ class RecommendRequest(BaseModel):
     k: StrictInt = Field(10, ge=1, description="Number of items to return (at most the service's max_k).")
     objective: Objective = Field(Objective.ctcvr, description="Score used to rank the candidates.")
     exclude_seen: StrictBool = Field(False, description="Drop items the user already interacted with.")
-    user_features: dict[FeatureName, FeatureValue] | None = Field(
-        None, max_length=MAX_FEATURES,
+    user_features: UserFeatures | None = Field(
+        None,
         description="Cold start: every user-tower feature except user_id, as raw values, for a user the "
                     "feature store does not know (the tower then uses its out-of-vocabulary id). Validated "
                     "against the model's feature spec; ignored for a known user, whose stored features win.",
@@ -50,16 +36,12 @@ class RecommendRequest(BaseModel):
             raise ValueError("must not contain control characters")
         return v
 
-    @field_validator("user_features")
-    @classmethod
-    def _printable_values(cls, v):
-        for name, value in (v or {}).items():
-            if not name.isprintable() or (isinstance(value, str) and not value.isprintable()):
-                raise ValueError(f"{name[:64]!r}: names and values must not contain control characters")
-        return v
-
     def key(self) -> str:
         return str(self.user_id)
+
+    def query(self) -> Query:
+        """The recommender's Query: every Query field taken from the field of the same name."""
+        return Query(**{f.name: getattr(self, f.name) for f in fields(Query)} | {"user_id": self.key()})
 
 
 class ScoredItem(BaseModel):

@@ -1,5 +1,9 @@
 """Service settings: every knob is an environment variable (RECSYS_<NAME>) and a CLI flag.
 
+Each field is declared once, here: its type and bounds, its default, a one-line description
+(the `recsys serve --help` text, generated from these fields) and, beside it, the trade-off.
+The README's settings table is checked against these fields by a test.
+
 The one exception is the admin token: environment only, because a command line is visible
 to every local user (`ps`).
 """
@@ -13,90 +17,107 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_ADMIN_TOKEN_LENGTH = 16
+ENV_ONLY = frozenset({"admin_token"})  # secrets: never a flag
+ENV_PREFIX = "RECSYS_"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RECSYS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    artifacts: Path = Field(Path("var/artifacts"), description="Artifact root holding model versions.")
+    artifacts: Path = Field(Path("var/artifacts"), description="artifact root holding the model versions")
     # Version to serve and to reload. Default: the one ARTIFACTS/current names (switched by
     # `recsys build-index`), else the newest complete one with an index. Pinning a version
     # is how to roll back; a pinned service reloads the same version (re-verified).
-    version: str | None = Field(None, description="Version to serve; default: ARTIFACTS/current.")
+    version: str | None = Field(None, description="version to serve and to reload; unset: the one ARTIFACTS/current "
+                                 "names, else the newest complete one with an index")
     # 127.0.0.1 keeps the service local; 0.0.0.0 (as in the container) exposes it.
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8000, ge=0, le=65535, description="port")
     # Largest k a client may ask for. Each extra item costs heads work and response bytes.
-    max_k: int = Field(100, ge=1, le=10_000)
+    max_k: int = Field(100, ge=1, le=10_000, description="largest k accepted")
     # Candidates taken from the index before re-scoring (K' = max(k, candidates)). More
     # candidates let the CTR/CVR heads find better items further down the similarity list,
     # at a linear cost in heads work per request. 200 rather than 100 raised the true
     # NDCG@50 of served lists by 3-4 % on three simulated shops (8,000 items) for +0.05 ms
     # of model work per request; 300 and 500 gained nothing more.
-    candidates: int = Field(200, ge=1, le=100_000)
+    candidates: int = Field(200, ge=1, le=100_000, description="index candidates re-scored per request")
     # IVF lists probed per query: higher recall, slower queries. Ignored by other formats.
-    nprobe: int = Field(32, ge=1)
+    nprobe: int = Field(32, ge=1, description="IVF lists probed per query")
     # HNSW beam width: higher recall, slower queries. Ignored by other formats.
-    ef_search: int = Field(64, ge=1)
+    ef_search: int = Field(64, ge=1, description="HNSW beam width")
     # What computes the user embedding: the tower's exported weights in numpy (~30x less
     # per-call overhead than a TensorFlow call, kept equal to it by a parity test) or the
     # SavedModel itself (the reference; ~1 ms per call).
-    user_tower: Literal["numpy", "savedmodel"] = "numpy"
+    user_tower: Literal["numpy", "savedmodel"] = Field(
+        "numpy", description="user embedding by the tower's numpy weights or by the SavedModel")
     # info writes one access line per request (probes and scrapes only at debug); warning
     # keeps only problems, for hot paths where log volume costs.
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="log level")
     # json: one JSON object per line (request id, route, status, latency, user id), for log
     # pipelines; text: plain lines for a terminal.
-    log_format: Literal["json", "text"] = "json"
+    log_format: Literal["json", "text"] = Field(
+        "json", description="JSON lines with request ids, or plain text")
 
     # Micro-batching (service/batcher.py): concurrent requests share one user-tower call, one
     # index search and one heads call. Largest batch: bigger batches amortise more per-call
     # overhead, but every request in a batch waits for the whole batch to be computed.
-    batch_size: int = Field(32, ge=1, le=1024)
+    batch_size: int = Field(32, ge=1, le=1024, description="largest micro-batch of concurrent requests")
     # Longest a request waits for others to join its batch (milliseconds), and only while
     # other requests are on their way: a lone request never waits. Longer = fuller batches
     # under load, at up to this much added latency; 0 = batch only what is already queued.
-    batch_delay_ms: float = Field(1.0, ge=0, le=100)
+    batch_delay_ms: float = Field(1.0, ge=0, le=100, description="longest wait (ms) for a batch to fill, only while "
+                                                                  "other requests are on their way")
+    # Longest a request waits for the batcher to compute its answer (seconds) before a 503:
+    # the bound on a stuck or dead model call. Longer tolerates slower batches (large k, the
+    # savedmodel tower, an overloaded host); shorter frees waiting clients sooner, but a batch
+    # slower than this fails every request in it.
+    compute_timeout: float = Field(5.0, gt=0, le=300, description="seconds a request waits for its answer from the "
+                                                                  "batcher before a 503")
     # Server processes sharing the port, each with its own copy of the model and index (RSS
-    # grows by that much per worker). On this kind of machine one process's event loop (HTTP
-    # parsing, validation, JSON) saturates one core, so 2 workers on 2 cores serve more
-    # requests per second; more workers than cores only add memory and context switches.
-    workers: int = Field(1, ge=1, le=64)
+    # grows by that much per worker). One process's event loop and batching thread already
+    # keep two cores busy: on two cores two workers served fewer requests per second than one
+    # (docs/PERFORMANCE.md). Use workers on machines with more cores than that; more workers
+    # than cores only add memory and context switches.
+    workers: int = Field(1, ge=1, le=64, description="server processes sharing the port, each with its own "
+                                                     "model copy")
 
     # Backpressure on POST /recommend, per worker. Requests admitted at once (computing or
     # waiting for their batch): at least batch_size, or batches can never fill; past what the
     # cores keep up with, each extra one only adds latency to all of them.
-    max_in_flight: int = Field(64, ge=1, le=1024)
+    max_in_flight: int = Field(64, ge=1, le=1024, description="recommend requests admitted at once, per worker")
     # Requests waiting for a slot. Beyond in-flight + queue a request gets 503 + Retry-After
     # at once. A longer queue absorbs bursts but every queued request waits longer.
-    max_queue: int = Field(32, ge=0, le=100_000)
+    max_queue: int = Field(32, ge=0, le=100_000, description="requests waiting for a slot before a 503")
     # Longest wait in the queue (seconds) before a 503: the bound on queueing latency.
-    queue_timeout: float = Field(1.0, gt=0, le=60)
+    queue_timeout: float = Field(1.0, gt=0, le=60, description="seconds a request may wait for a slot")
 
     # Hostile input. Largest request body (bytes), checked before parsing: a request is a few
     # hundred bytes, and a large limit only lets a client make the service parse megabytes.
-    max_body_bytes: int = Field(65_536, ge=1_024, le=16 * 1024 * 1024)
+    max_body_bytes: int = Field(65_536, ge=1_024, le=16 * 1024 * 1024, description="largest request body (bytes)")
     # Deepest JSON nesting accepted (a valid request nests 2 deep); deeper bodies get 422
     # before the JSON parser recurses into them.
-    max_json_depth: int = Field(8, ge=2, le=256)
+    max_json_depth: int = Field(8, ge=2, le=256, description="deepest JSON nesting accepted")
 
     # A user the feature store does not know and who sent no user_features: "none" answers
     # 404; "popular" answers the most-interacted items of the training data (ranked by the
     # share of users who interacted with each, no model scores), flagged `"fallback": "popular"`.
     # Popular items keep clients simple but hide a wrong user id behind a plausible answer.
-    unknown_user_fallback: Literal["none", "popular"] = "none"
+    unknown_user_fallback: Literal["none", "popular"] = Field(
+        "none", description="unknown user without user_features: 404 (none) or the popular items")
 
     # Bearer token for POST /admin/reload. Unset = the admin endpoint is off (404). At least
     # 16 characters. Environment only (RECSYS_ADMIN_TOKEN): no flag, see above.
-    admin_token: SecretStr | None = Field(None, exclude=True)
+    admin_token: SecretStr | None = Field(None, exclude=True, description="bearer token for POST /admin/reload")
 
     # After SIGTERM: seconds /readyz answers 503 while requests are still served, so a load
     # balancer stops routing here before the listener closes. 0 = stop accepting at once;
     # longer = fewer refused connections during a rollout, slower stops.
-    drain_seconds: float = Field(2.0, ge=0, le=300)
+    drain_seconds: float = Field(2.0, ge=0, le=300, description="after SIGTERM, seconds /readyz is 503 before the "
+                                                                "listener closes")
     # Then: seconds in-flight requests get to finish before they are cancelled. Longer lets
     # slow requests complete; shorter bounds how long a stop can take.
-    shutdown_timeout: float = Field(10.0, gt=0, le=3600)
+    shutdown_timeout: float = Field(10.0, gt=0, le=3600, description="seconds in-flight requests get to finish on "
+                                                                       "stop")
 
     @field_validator("admin_token", mode="before")
     @classmethod
@@ -115,3 +136,17 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_LENGTH} printable ASCII characters "
                                  "without spaces")
         return v
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def shown_default(field: str) -> str:
+    """A field's default as help texts and the README show it: `unset`, `1` for 1.0."""
+    value = Settings.model_fields[field].default
+    if value is None:
+        return "unset"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,4 +1,5 @@
-"""A deliberately slow stand-in for the Recommender, injected through create_app(load=...)."""
+"""Stand-ins for the Recommender, injected through create_app(load=...): a slow one, one that
+computes only when a test opens its gate, and one that fails."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 
 import numpy as np
 
-from recsys.service.errors import UnknownUser
+from recsys.service.domain import UnknownUser
 from recsys.service.recommender import Scored
 
 
@@ -57,6 +58,43 @@ class SlowRecommender:
     def popular(self, k: int) -> Scored:
         n = min(k, self.item_count)
         return Scored(np.array([str(i) for i in range(n)]), np.ones(n), None, None, None, fallback="popular")
+
+
+class GatedRecommender(SlowRecommender):
+    """Every batch waits for `gate` to open: a test, not a clock, decides when work finishes.
+    `batches` holds the size of each batch it entered."""
+
+    def __init__(self, version: str = "gated-1", items: int = 50):
+        super().__init__(version, delay=0.0, items=items)
+        self.gate = threading.Event()
+        self.batches: list[int] = []
+
+    def recommend_batch(self, queries) -> list:
+        with self._lock:
+            self.computing += len(queries)
+            self.batches.append(len(queries))
+        try:
+            if not self.gate.wait(60):  # a failsafe against a hung test, never reached when it passes
+                raise RuntimeError("the test never opened the gate")
+        finally:
+            with self._lock:
+                self.computing -= len(queries)
+        return super().recommend_batch(queries)
+
+
+class Fatal(BaseException):
+    """Not an Exception: nothing in the service catches it, so it kills the batching thread."""
+
+
+class FailingRecommender(SlowRecommender):
+    """recommend_batch raises `error` (a bug, or something fatal to the thread running it)."""
+
+    def __init__(self, error: BaseException, version: str = "failing-1"):
+        super().__init__(version, delay=0.0)
+        self.error = error
+
+    def recommend_batch(self, queries) -> list:
+        raise self.error
 
 
 def loader(*recommenders):

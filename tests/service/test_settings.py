@@ -3,29 +3,73 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
 from recsys.cli import main, parser
-from recsys.service.settings import Settings
+from recsys.service.settings import ENV_ONLY, Settings, env_name, shown_default
 from tests.conftest import ROOT
 
-ENV_ONLY = {"admin_token"}  # a secret: never on a command line
 
 
 def serve_flags() -> dict[str, argparse.Action]:
     sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return {a.dest: a for a in sub.choices["serve"]._actions if a.option_strings}
+    return {a.dest: a for a in sub.choices["serve"]._actions if a.option_strings and a.dest != "help"}
 
 
-def test_every_setting_has_a_flag_and_a_readme_row():
-    flags, readme = serve_flags(), (ROOT / "README.md").read_text()
+def readme_rows() -> dict[str, str]:
+    """env name -> default cell of the README's settings table (a row may name two settings)."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("### Settings", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| `RECSYS_"):
+            continue
+        names = re.findall(r"`(RECSYS_[A-Z_]+)`", cells[0])
+        defaults = [d.strip() for d in cells[1].replace("`", "").split(",")] if len(names) > 1 else [
+            cells[1].replace("`", "")]
+        assert len(defaults) == len(names), line
+        rows.update(zip(names, defaults))
+    return rows
+
+
+def test_the_readme_table_lists_exactly_the_settings_with_their_defaults():
+    rows = readme_rows()
+    assert set(rows) == {env_name(n) for n in Settings.model_fields}  # no row missing, none stale
     for name in Settings.model_fields:
-        assert f"`RECSYS_{name.upper()}`" in readme, name
+        cell, default = rows[env_name(name)], shown_default(name)
+        assert cell == default or cell.startswith(f"{default} ("), (name, cell, default)
+
+
+def test_every_setting_but_the_secret_is_a_flag_whose_help_states_its_default():
+    flags = serve_flags()
+    assert set(flags) == set(Settings.model_fields) - ENV_ONLY  # and nothing else
+    for name, field in Settings.model_fields.items():
         if name in ENV_ONLY:
-            assert name not in flags
-        else:
-            assert f"--{name.replace('_', '-')}" in flags[name].option_strings, name
+            continue
+        action = flags[name]
+        assert action.option_strings == [f"--{name.replace('_', '-')}"]
+        assert action.default is None  # unset flags leave the environment's value alone
+        assert action.help == f"{field.description} (env {env_name(name)}; default {shown_default(name)})"
+        assert "default" not in field.description  # the one default is the computed one
+
+
+def test_flags_parse_to_the_fields_types_and_choices():
+    flags = serve_flags()
+    assert flags["user_tower"].choices == ("numpy", "savedmodel")
+    assert flags["log_level"].choices == ("critical", "error", "warning", "info", "debug")
+    args = parser().parse_args(["serve", "--max-k", "7", "--batch-delay-ms", "0.5", "--version", "v1"])
+    assert (args.max_k, args.batch_delay_ms, args.version) == (7, 0.5, "v1")
+
+
+def test_build_index_kinds_are_the_formats():
+    from recsys.index import formats
+
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    index = next(a for a in sub.choices["build-index"]._actions if a.dest == "index")
+    assert tuple(index.choices) == formats.KINDS
 
 
 def test_settings_come_from_the_environment(monkeypatch):

@@ -1,0 +1,52 @@
+"""What a recommendation request asks, and what can be wrong with it: no HTTP here.
+
+The recommender takes `Query` objects and raises `RequestError`s; service/errors.py decides
+which HTTP status each error kind gets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+MAX_USER_ID_LENGTH = 128  # characters of a string user id
+
+
+class Objective(str, Enum):
+    ctcvr = "ctcvr"            # p_click * p_conversion: expected conversions per exposure
+    ctr = "ctr"                # p_click
+    cvr = "cvr"                # p_conversion given a click
+    similarity = "similarity"  # raw user·item inner product (retrieval order)
+
+
+@dataclass
+class Query:
+    """One request to the recommender; the HTTP request model builds it field by field
+    (schemas.RecommendRequest.query), so a new field is declared there and here."""
+
+    user_id: str
+    k: int
+    objective: Objective = Objective.ctcvr
+    exclude_seen: bool = False
+    user_features: dict | None = None
+
+
+class RequestError(Exception):
+    """Something wrong with what one request asked; `kind` names it in the error body."""
+
+    kind = "invalid_request"
+
+    def __init__(self, message: str, detail: list[dict] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail  # [{"loc": [...], "msg": ..., "type": ...}], as for a schema error
+
+
+class InvalidRequest(RequestError):
+    kind = "invalid_request"
+
+
+class UnknownUser(RequestError):
+    """A user id the feature store does not know, sent without user_features."""
+
+    kind = "unknown_user"
