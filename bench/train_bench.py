@@ -23,7 +23,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.sections import machine, write_section  # noqa: E402
+from bench.sections import machine, write_section
 
 
 def log(msg: str) -> None:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from recsys.artifacts.tensorflow_import import import_tensorflow  # noqa: E402
+from recsys.artifacts.tensorflow_import import import_tensorflow
 
 import_tensorflow()  # first, so the loader's chatter is filtered
 import keras  # noqa: E402

@@ -11,7 +11,7 @@ def test_train_bench_writes_its_section(tmp_path):
                  "--baseline-steps", "8", "--out", str(out)]) == 0
     text = out.read_text()
     assert "kept as it is" in text and text.count("<!-- train-bench:start -->") == 1
-    rows = [line for line in text.splitlines() if line.startswith("| plain") or line.startswith("| project")]
+    rows = [line for line in text.splitlines() if line.startswith(("| plain", "| project"))]
     assert len(rows) == 2
     for row in rows:
         examples_per_s = float(row.split("|")[2].replace(",", ""))

@@ -187,7 +187,7 @@ def test_requests_during_reloads_all_succeed(client, root):
         for version in (V2, V1):
             serve(client, root, version)
             done = len(results)
-            wait_until(lambda: len(results) >= done + 10, timeout=30)
+            wait_until(lambda done=done: len(results) >= done + 10, timeout=30)
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -215,7 +215,7 @@ def test_metrics_in_prometheus_format(client):
     r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     text = r.text
-    for line in ('recsys_model_info{version="%s"} 1.0' % V1, "recsys_batch_size_count ",
+    for line in (f'recsys_model_info{{version="{V1}"}} 1.0', "recsys_batch_size_count ",
                  'recsys_candidates_overfetched_bucket{le="100.0"} ',
                  'recsys_request_duration_seconds_bucket{le="0.25",method="POST",route="/recommend",status="200"} ',
                  'recsys_requests_total{method="POST",route="/recommend",status="200"} ',
