@@ -1,9 +1,12 @@
 """The training benchmark runs end to end on a tiny data set and writes only its own section."""
 
+import pytest
+
 from bench.sections import write_section
 from bench.train_bench import main
 
 
+@pytest.mark.slow  # a benchmark: trains the project's loop and a plain keras fit
 def test_train_bench_writes_its_section(tmp_path):
     out = tmp_path / "PERFORMANCE.md"
     write_section(out, "other", "kept as it is")
