@@ -9,7 +9,7 @@ PORT ?= 8000
 
 MOVIELENS ?= ../shared/data/ml-latest-small
 
-.PHONY: install run test quality clean
+.PHONY: install run lint test test-fast quality clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,10 +27,21 @@ run: install
 	  test -f $$newest/index/manifest.json || $(BIN)/recsys build-index --artifacts $(ARTIFACTS) --version $$(basename $$newest)
 	$(BIN)/recsys serve --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT)
 
-# pytest exits 5 when it collected no tests: fail loudly rather than pass on nothing.
-test: install
+# Ruff (rules in pyproject.toml) and the import layers (tests/test_layers.py): seconds, so first.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
+
+# Everything, slow quality and multi-process runs included. pytest exits 5 when it collected no
+# tests: fail loudly rather than pass on nothing.
+test: lint
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
+
+# The same without the tests marked slow (quality, benchmarks, multi-process training).
+test-fast: lint
+	$(BIN)/python -m pytest -q -m "not slow"; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; fi; exit $$rc
 
 # Regenerates docs/QUALITY.md (and docs/quality/*.png); MovieLens is used when present.
 quality: install

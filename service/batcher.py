@@ -186,11 +186,11 @@ class MicroBatcher:
                 except Exception as e:  # noqa: BLE001 - a bug fails this batch's requests, not the thread
                     log.exception("batch of %d failed", len(batch))
                     results = [e] * len(batch)
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 for job, result in zip(batch, results):
                     _reply(job, result)
-                done, batch = len(batch), []
-                if self.on_batch is not None:
-                    self.on_batch(done)
+                batch = []
         finally:  # closed, or killed by something no batch should survive: answer whoever waits
             self._running = False
             if batch:

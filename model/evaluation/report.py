@@ -223,7 +223,7 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
              "ranks the catalogue by X and grades it by the true pCTCVR. On the simulator, which items were "
              "exposed depends on popularity, so recall of held-out clicks rewards popularity (even the oracle "
              "scores below it); `true_ndcg` is the ranking metric to trust there.", ""]
-    for name, (data, results) in sections.items():
+    for name, (_data, results) in sections.items():
         lines += [f"## {name}", ""]
         ev = results["default"]["eval"]
         lines += [f"Evaluation: {ev['rows']} ({ev['n_rows']:,} rows); ranking positives: {ev['ranking_positives']}, "

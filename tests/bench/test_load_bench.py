@@ -51,6 +51,7 @@ def test_report_ratios_and_targets():
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+@pytest.mark.slow  # a benchmark: wrk against a live server
 def test_end_to_end_on_the_seed_model(seed_artifacts, tmp_path):
     out = tmp_path / "PERFORMANCE.md"
     assert load_bench.main(["--artifacts", str(seed_artifacts), "--connections", "1,4", "--duration", "1",

@@ -1,9 +1,12 @@
 """The training benchmark runs end to end on a tiny data set and writes only its own section."""
 
+import pytest
+
 from bench.sections import write_section
 from bench.train_bench import main
 
 
+@pytest.mark.slow  # a benchmark: trains the project's loop and a plain keras fit
 def test_train_bench_writes_its_section(tmp_path):
     out = tmp_path / "PERFORMANCE.md"
     write_section(out, "other", "kept as it is")
@@ -11,7 +14,7 @@ def test_train_bench_writes_its_section(tmp_path):
                  "--baseline-steps", "8", "--out", str(out)]) == 0
     text = out.read_text()
     assert "kept as it is" in text and text.count("<!-- train-bench:start -->") == 1
-    rows = [line for line in text.splitlines() if line.startswith("| plain") or line.startswith("| project")]
+    rows = [line for line in text.splitlines() if line.startswith(("| plain", "| project"))]
     assert len(rows) == 2
     for row in rows:
         examples_per_s = float(row.split("|")[2].replace(",", ""))

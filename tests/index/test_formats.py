@@ -83,10 +83,13 @@ def test_ivf_list_count_scales_with_the_catalogue():
     assert formats.ivf_nlist(10) == 1
 
 
-def test_tiny_catalogues_build_every_kind():
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_tiny_catalogues_build_every_kind(kind):
+    """30 items, fewer than one IVF list needs: each kind still finds every item, itself first."""
     items, _ = clustered(30, 1, seed=1)
-    for kind in ("flat", "hnsw", "ivf"):
-        assert formats.build(kind, items).search(items[:2], 30)[1].shape == (2, 30)
+    sims, rows = formats.build(kind, items).search(items[:2], 30)
+    assert [sorted(r) for r in rows.tolist()] == [list(range(30))] * 2  # no -1 slots, no repeats
+    assert rows[:, 0].tolist() == [0, 1] and np.all(np.diff(sims, axis=1) <= 1e-6)
 
 
 def test_auto_picks_flat_up_to_the_threshold_then_ivf():

@@ -44,10 +44,6 @@ def test_approximate_indexes_recall(vectors, kind, params):
     assert recall >= 0.9, recall
 
 
-def test_auto_picks_flat_for_small_catalogues():
-    assert formats.choose("auto", 200) == "flat" and formats.choose("auto", 2_000_000) == "ivf"
-
-
 def test_built_index_matches_item_tower_brute_force(seed_artifacts):
     version = layout.resolve(seed_artifacts, need_index=True)
     s = Searcher(layout.Version.at(version, need_index=True).index())

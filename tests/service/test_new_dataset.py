@@ -44,6 +44,7 @@ def shop(tmp_path_factory):
     return data, artifacts
 
 
+@pytest.mark.slow  # a quality run: simulates, trains and serves a new data set
 def test_live_recommendations_beat_popularity_against_truth(shop):
     data, artifacts = shop
     spec = tomllib.loads((data / "features.toml").read_text())["feature"]

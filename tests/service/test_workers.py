@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 
+import pytest
+
 from tests.service.servers import TOKEN, start_serve, wait_until
 
 
@@ -17,6 +19,7 @@ def workers_of(pid: int) -> list[int]:
     return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
+@pytest.mark.slow  # multi-process: two server workers
 def test_two_workers_serve_one_port_reload_together_and_stop_cleanly(seed_artifacts):
     server = start_serve(seed_artifacts, "--workers", "2", RECSYS_ADMIN_TOKEN=TOKEN, RECSYS_LOG_LEVEL="info",
                          RECSYS_LOG_FORMAT="text")
@@ -41,6 +44,7 @@ def test_two_workers_serve_one_port_reload_together_and_stop_cleanly(seed_artifa
         server.kill()
 
 
+@pytest.mark.slow  # multi-process: two server workers
 def test_a_worker_that_dies_stops_the_service_with_its_reason(seed_artifacts):
     server = start_serve(seed_artifacts, "--workers", "2")
     try:

@@ -50,6 +50,7 @@ def test_the_equations_oracle_is_the_worlds_truth_on_the_held_out_rows(realistic
     assert result["equations"]["cvr_auc"] < result["oracle"]["cvr_auc"]
 
 
+@pytest.mark.slow  # a quality run: trains two models
 def test_it_trains_both_copies_and_prints_json(realistic, capsys):
     assert main(["--data", str(realistic)]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -56,6 +56,7 @@ def run_workers(datas, tmp_path, *args: str, timeout: float = 240) -> list[tuple
     return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
 
 
+@pytest.mark.slow  # multi-process: two training workers over loopback
 def test_two_workers_train_one_model(small_realistic, tmp_path):
     results = run_workers([small_realistic] * 2, tmp_path, "--epochs", "3", "--batch-size", "256")
     fingerprints, losses = [], []
@@ -73,6 +74,7 @@ def test_two_workers_train_one_model(small_realistic, tmp_path):
     assert len(list((tmp_path / "out0").iterdir())) == 1 and not (tmp_path / "out1").exists()
 
 
+@pytest.mark.slow  # multi-process: two training workers over loopback
 def test_workers_with_different_data_are_refused(small_realistic, tmp_path):
     other = simulate(tmp_path / "other", seed=1)
     for i, (code, _, err) in enumerate(run_workers([small_realistic, other], tmp_path, timeout=120)):
