@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 
-def update(h: "hashlib._Hash", path: Path) -> None:
+def update(h: hashlib._Hash, path: Path) -> None:
     """Feed the bytes of `path` to `h`, a megabyte at a time."""
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -23,8 +23,8 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from bench.sections import write_section  # noqa: E402
-from recsys.artifacts import host  # noqa: E402
+from bench.sections import write_section
+from recsys.artifacts import host
 
 
 def log(msg: str) -> None:

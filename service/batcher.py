@@ -183,7 +183,7 @@ class MicroBatcher:
                     results = self.run(batch[0].model, [job.query for job in batch])
                     if len(results) != len(batch):  # a request without an answer would wait forever
                         raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
-                except Exception as e:  # noqa: BLE001 - a bug fails this batch's requests, not the thread
+                except Exception as e:
                     log.exception("batch of %d failed", len(batch))
                     results = [e] * len(batch)
                 if self.on_batch is not None:

@@ -140,7 +140,7 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:  # noqa: BLE001 - a bug answers 500 JSON; the server stays up
+        except Exception:
             errors_log.exception("unhandled error on %s %s", scope.get("method", ""), path[:200])
             if started:  # half a response is out: the server can only drop the connection
                 raise

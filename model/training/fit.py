@@ -7,7 +7,7 @@ epochs, and the best epoch's weights are restored.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from recsys.artifacts import store
+from recsys.artifacts import version as layout
 from tests.artifacts.versions import clone_version
 from tests.service.servers import MAX_K, start_serve
 
@@ -44,12 +44,12 @@ def indexed(seed_artifacts, tmp_path_factory):
 
     def root_of(kind: str):
         if kind not in roots:
-            trained = store.resolve(seed_artifacts, need_index=True)
+            trained = layout.resolve(seed_artifacts, need_index=True)
             root = tmp_path_factory.mktemp(f"{kind}-artifacts")
             clone_version(trained, root, trained.name, index=False)
             build_index(root, trained.name, kind=kind)
             roots[kind] = root
-        manifest = json.loads((store.resolve(roots[kind], need_index=True) / store.INDEX_DIR / store.MANIFEST)
+        manifest = json.loads((layout.resolve(roots[kind], need_index=True) / layout.INDEX_DIR / layout.MANIFEST)
                               .read_text())
         assert manifest["kind"] == kind
         return roots[kind]

@@ -25,7 +25,14 @@ def each_rec(request, rec, indexed) -> Recommender:
     """The session's model under an index kind (flat: `rec`); tests parametrize it with the kinds."""
     if request.param == "flat":
         return rec
-    return Recommender(store.resolve(indexed(request.param), need_index=True))
+    return Recommender(Version.open(indexed(request.param), need_index=True), Settings())
+
+
+def embedding(rec: Recommender, user: str) -> np.ndarray:
+    """The stored user's embedding, (1, D)."""
+    vectors, [error] = rec.user_vectors([Query(user, 1)])
+    assert error is None
+    return vectors
 
 
 def new_user_features(rec: Recommender) -> dict:
@@ -100,16 +107,16 @@ def ivf_lists(rec: Recommender) -> list[np.ndarray]:
 def test_an_ivf_search_short_of_candidates_returns_only_the_items_it_found(indexed, exclude_seen):
     """nprobe 1 over 5 lists of ~40 items: FAISS fills the K' = 200 slots past one list with row -1;
     the answer holds exactly min(k, what that list offers) distinct real items, and no other."""
-    rec = Recommender(store.resolve(indexed("ivf"), need_index=True), candidates=200, nprobe=1)
+    rec = Recommender(Version.open(indexed("ivf"), need_index=True), Settings(candidates=200, nprobe=1))
     ivf = faiss.extract_index_ivf(rec.searcher.index)
     lists = ivf_lists(rec)
     assert ivf.nprobe == 1 and len(lists) > 1 and max(map(len, lists)) < rec.candidates
     for user in ("1", "2", "3", "7", "42"):
-        _, [[probed]] = ivf.quantizer.search(rec.user_embedding(user)[None, :], 1)
+        _, [[probed]] = ivf.quantizer.search(embedding(rec, user), 1)
         rows = np.setdiff1d(lists[probed], rec.seen.get(user, []) if exclude_seen else [])
         available = set(rec.searcher.item_ids[rows].tolist())
         assert 0 < len(available) < len(rec.searcher)
-        _, found = rec.searcher.search(rec.user_embedding(user)[None, :], rec.candidates)
+        _, found = rec.searcher.search(embedding(rec, user), rec.candidates)
         assert (found == -1).any()  # the case under test: FAISS came back short
         for k in (5, len(available), 200):
             got = rec.recommend(user, k, exclude_seen=exclude_seen)
@@ -121,9 +128,9 @@ def test_an_ivf_search_short_of_candidates_returns_only_the_items_it_found(index
 
 def test_an_hnsw_search_short_of_items_returns_exactly_what_it_found(indexed):
     """The items an inner-product HNSW graph search misses cannot be recommended; the rest are, once each."""
-    rec = Recommender(store.resolve(indexed("hnsw"), need_index=True), candidates=200)
+    rec = Recommender(Version.open(indexed("hnsw"), need_index=True), Settings(candidates=200))
     for user in ("1", "2", "3", "7", "100"):
-        _, [found] = rec.searcher.search(rec.user_embedding(user)[None, :], len(rec.searcher))
+        _, [found] = rec.searcher.search(embedding(rec, user), len(rec.searcher))
         reached = set(rec.searcher.item_ids[found[found >= 0]].tolist())
         ids = rec.recommend(user, 200).item_ids.tolist()
         assert len(ids) == len(set(ids)) == len(reached) and set(ids) == reached, user
