@@ -1,11 +1,23 @@
-"""A `recsys serve` with default settings (but max_k 200) on the session's trained artifacts."""
+"""A `recsys serve` with default settings (but max_k 200) on the session's trained artifacts, and
+the same model indexed with each index kind."""
 
 from __future__ import annotations
+
+import json
 
 import httpx
 import pytest
 
+from recsys.artifacts import store
+from tests.artifacts.versions import clone_version
 from tests.service.servers import MAX_K, start_serve
+
+# HNSW over inner product leaves items its graph search never reaches: on the 200-item seed
+# catalogue a search for all 200 finds ~178 (efSearch 64), so answers come back short of k.
+HNSW_MISSES_ITEMS = pytest.mark.xfail(strict=True, reason="an inner-product HNSW search does not reach every item")
+INDEX_KINDS = ("flat", "ivf", "hnsw")
+# For tests that need every item of the catalogue found.
+EVERY_ITEM_KINDS = ("flat", "ivf", pytest.param("hnsw", marks=HNSW_MISSES_ITEMS))
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +33,25 @@ def server(default_server):
     """An HTTP client of the default server."""
     with httpx.Client(base_url=default_server.base, timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def indexed(seed_artifacts, tmp_path_factory):
+    """kind -> an artifact root whose one version is the session's model indexed as `kind`."""
+    from recsys.index.build_index import build_index  # imports TensorFlow: only when a test needs it
+
+    roots = {"flat": seed_artifacts}
+
+    def root_of(kind: str):
+        if kind not in roots:
+            trained = store.resolve(seed_artifacts, need_index=True)
+            root = tmp_path_factory.mktemp(f"{kind}-artifacts")
+            clone_version(trained, root, trained.name, index=False)
+            build_index(root, trained.name, kind=kind)
+            roots[kind] = root
+        manifest = json.loads((store.resolve(roots[kind], need_index=True) / store.INDEX_DIR / store.MANIFEST)
+                              .read_text())
+        assert manifest["kind"] == kind
+        return roots[kind]
+
+    return root_of

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import httpx
 import pandas as pd
 import pytest
 
-from tests.service.servers import MAX_K
+from tests.service.conftest import EVERY_ITEM_KINDS, INDEX_KINDS
+from tests.service.servers import MAX_K, start_serve
 
 
 def recommend(client, **body):
     return client.post("/recommend", json=body)
+
+
+@pytest.fixture(scope="module")
+def each_index(request, server, indexed):
+    """A client of a server of the session's model under an index kind (flat: the default server);
+    tests parametrize it with the kinds."""
+    if request.param == "flat":
+        yield server
+        return
+    process = start_serve(indexed(request.param), RECSYS_MAX_K=str(MAX_K))
+    try:
+        process.wait_ready()
+        with httpx.Client(base_url=process.base, timeout=10) as client:
+            yield client
+    finally:
+        process.kill()
 
 
 def test_health_and_docs(server):
@@ -20,12 +38,13 @@ def test_health_and_docs(server):
     assert "/recommend" in server.get("/openapi.json").json()["paths"]
 
 
-def test_happy_path(server, seed_artifacts):
-    r = recommend(server, user_id=1, k=5)
+@pytest.mark.parametrize("each_index", INDEX_KINDS, indirect=True)
+def test_happy_path(each_index):
+    r = recommend(each_index, user_id=1, k=5)
     assert r.status_code == 200
     body = r.json()
     assert body["user_id"] == "1" and body["objective"] == "ctcvr"
-    assert body["model_version"] == server.get("/readyz").json()["model_version"]
+    assert body["model_version"] == each_index.get("/readyz").json()["model_version"]
     items = body["items"]
     assert len(items) == 5 and len({i["item_id"] for i in items}) == 5
     scores = [i["score"] for i in items]
@@ -36,32 +55,45 @@ def test_happy_path(server, seed_artifacts):
         assert abs(i["score"] - i["p_click"] * i["p_conversion"]) < 1e-6
 
 
+@pytest.mark.parametrize("each_index", EVERY_ITEM_KINDS, indirect=True)
+def test_every_index_kind_answers_like_flat_when_it_finds_every_candidate(each_index, server):
+    """K' = max(k, 200 candidates) covers the 200-item catalogue, and the heads score the stored
+    embeddings: whichever index found the candidates, the items and probabilities are flat's."""
+    for body in ({"user_id": 1, "k": 20}, {"user_id": 9, "k": 50, "objective": "cvr", "exclude_seen": True}):
+        got, flat = recommend(each_index, **body).json()["items"], recommend(server, **body).json()["items"]
+        assert [i["item_id"] for i in got] == [i["item_id"] for i in flat]
+        assert [i["p_click"] for i in got] == pytest.approx([i["p_click"] for i in flat], rel=1e-6)
+
+
 def test_int_and_string_ids_are_the_same_user(server):
     assert recommend(server, user_id=7, k=10).json() == recommend(server, user_id="7", k=10).json()
 
 
-def test_last_user_and_last_item(server):
-    r = recommend(server, user_id=100, k=MAX_K)
+@pytest.mark.parametrize("each_index", EVERY_ITEM_KINDS, indirect=True)
+def test_last_user_and_last_item(each_index):
+    r = recommend(each_index, user_id=100, k=MAX_K)
     assert r.status_code == 200
     ids = [i["item_id"] for i in r.json()["items"]]
     assert len(ids) == 200 and len(set(ids)) == 200 and "200" in ids
 
 
+@pytest.mark.parametrize("each_index", INDEX_KINDS, indirect=True)
 @pytest.mark.parametrize("objective, field", [("ctr", "p_click"), ("cvr", "p_conversion"), ("similarity", "similarity")])
-def test_objectives_rank_by_their_score(server, objective, field):
-    items = recommend(server, user_id=3, k=20, objective=objective).json()["items"]
+def test_objectives_rank_by_their_score(each_index, objective, field):
+    items = recommend(each_index, user_id=3, k=20, objective=objective).json()["items"]
     values = [i[field] for i in items]
     assert values == sorted(values, reverse=True) and [i["score"] for i in items] == values
 
 
-def test_exclude_seen(server, seed_data):
+@pytest.mark.parametrize("each_index", EVERY_ITEM_KINDS, indirect=True)
+def test_exclude_seen(each_index, seed_data):
     inter = pd.read_csv(seed_data / "interactions.csv")
     user = int(inter["user_id"].value_counts().index[0])
     seen = set(inter.loc[inter["user_id"] == user, "item_id"].astype(str))
-    items = recommend(server, user_id=user, k=MAX_K, exclude_seen=True).json()["items"]
+    items = recommend(each_index, user_id=user, k=MAX_K, exclude_seen=True).json()["items"]
     ids = {i["item_id"] for i in items}
     assert not ids & seen and len(ids) == 200 - len(seen)
-    assert seen <= {i["item_id"] for i in recommend(server, user_id=user, k=MAX_K).json()["items"]}
+    assert seen <= {i["item_id"] for i in recommend(each_index, user_id=user, k=MAX_K).json()["items"]}
 
 
 @pytest.mark.parametrize("user_id", [101, "101", 0, "nobody"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -10,11 +11,20 @@ from recsys.service.app import recommend_response
 from recsys.service.errors import InvalidRequest, UnknownUser
 from recsys.service.recommender import Query, Recommender, Scored
 from recsys.service.schemas import Objective, RecommendResponse
+from tests.service.conftest import EVERY_ITEM_KINDS
 
 
 @pytest.fixture(scope="module")
 def rec(seed_artifacts) -> Recommender:
     return Recommender(store.resolve(seed_artifacts, need_index=True))
+
+
+@pytest.fixture(scope="module")
+def each_rec(request, rec, indexed) -> Recommender:
+    """The session's model under an index kind (flat: `rec`); tests parametrize it with the kinds."""
+    if request.param == "flat":
+        return rec
+    return Recommender(store.resolve(indexed(request.param), need_index=True))
 
 
 def new_user_features(rec: Recommender) -> dict:
@@ -23,7 +33,9 @@ def new_user_features(rec: Recommender) -> dict:
             for name, v in row.items() if name != "user_id"}
 
 
-def test_a_batch_equals_its_queries_one_by_one(rec):
+@pytest.mark.parametrize("each_rec", EVERY_ITEM_KINDS, indirect=True)
+def test_a_batch_equals_its_queries_one_by_one(each_rec):
+    rec = each_rec
     queries = [Query("1", 5), Query("2", 30, Objective.ctr), Query("3", 10, Objective.cvr, exclude_seen=True),
                Query("4", 7, Objective.similarity), Query("1", 150, exclude_seen=True),
                Query("nobody", 5), Query("newcomer", 8, user_features=new_user_features(rec)),
@@ -74,3 +86,43 @@ def test_the_json_response_is_the_pydantic_document(rec):
     popular = rec.popular(3)
     body = json.loads(recommend_response("x", rec.version, Objective.ctcvr, popular).body)
     assert body["fallback"] == "popular" and [set(i) for i in body["items"]] == [{"item_id", "score"}] * 3
+
+
+def ivf_lists(rec: Recommender) -> list[np.ndarray]:
+    """The index rows in each IVF list."""
+    ivf = faiss.extract_index_ivf(rec.searcher.index)
+    lists = ivf.invlists
+    return [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy() for i in range(ivf.nlist)]
+
+
+@pytest.mark.parametrize("exclude_seen", [False, True])
+def test_an_ivf_search_short_of_candidates_returns_only_the_items_it_found(indexed, exclude_seen):
+    """nprobe 1 over 5 lists of ~40 items: FAISS fills the K' = 200 slots past one list with row -1;
+    the answer holds exactly min(k, what that list offers) distinct real items, and no other."""
+    rec = Recommender(store.resolve(indexed("ivf"), need_index=True), candidates=200, nprobe=1)
+    ivf = faiss.extract_index_ivf(rec.searcher.index)
+    lists = ivf_lists(rec)
+    assert ivf.nprobe == 1 and len(lists) > 1 and max(map(len, lists)) < rec.candidates
+    for user in ("1", "2", "3", "7", "42"):
+        _, [[probed]] = ivf.quantizer.search(rec.user_embedding(user)[None, :], 1)
+        rows = np.setdiff1d(lists[probed], rec.seen.get(user, []) if exclude_seen else [])
+        available = set(rec.searcher.item_ids[rows].tolist())
+        assert 0 < len(available) < len(rec.searcher)
+        _, found = rec.searcher.search(rec.user_embedding(user)[None, :], rec.candidates)
+        assert (found == -1).any()  # the case under test: FAISS came back short
+        for k in (5, len(available), 200):
+            got = rec.recommend(user, k, exclude_seen=exclude_seen)
+            ids = got.item_ids.tolist()
+            assert len(ids) == len(set(ids)) == min(k, len(available)), (user, k)
+            assert set(ids) <= available and np.all(np.isfinite(got.score))
+            assert got.overfetched == (found >= 0).sum() - len(ids)
+
+
+def test_an_hnsw_search_short_of_items_returns_exactly_what_it_found(indexed):
+    """The items an inner-product HNSW graph search misses cannot be recommended; the rest are, once each."""
+    rec = Recommender(store.resolve(indexed("hnsw"), need_index=True), candidates=200)
+    for user in ("1", "2", "3", "7", "100"):
+        _, [found] = rec.searcher.search(rec.user_embedding(user)[None, :], len(rec.searcher))
+        reached = set(rec.searcher.item_ids[found[found >= 0]].tolist())
+        ids = rec.recommend(user, 200).item_ids.tolist()
+        assert len(ids) == len(set(ids)) == len(reached) and set(ids) == reached, user
