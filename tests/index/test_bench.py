@@ -90,6 +90,7 @@ def test_clustered_vectors_are_unit_and_clustered():
     assert more.shape == (6000, 32) and np.allclose(np.linalg.norm(more, axis=1), 1, atol=1e-5)
 
 
+@pytest.mark.slow  # a benchmark on the trained model's embeddings
 def test_a_trained_model_is_queried_with_its_users_embeddings_into_its_own_section(seed_artifacts, tmp_path):
     from recsys.artifacts import version as layout
     from recsys.service.recommender import Query, Recommender

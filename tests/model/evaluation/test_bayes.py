@@ -52,6 +52,7 @@ def test_ids_are_checked(world):
         BayesPredictor(world, pd.DataFrame({"user_id": [99], "item_id": [1], "click": [0], "conversion": [0]}))
 
 
+@pytest.mark.slow  # a quality run: simulates a data set and fits the reference
 def test_on_a_simulated_data_set_it_sits_between_popularity_and_the_oracle():
     from recsys.model.data.dataset import split
     from recsys.model.evaluation.evaluate import PopularityScorer
