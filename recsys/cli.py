@@ -18,13 +18,6 @@ import typing
 from pathlib import Path
 
 from recsys.artifacts.errors import DataError, RecsysError
-from recsys.artifacts.heads import INPUTS as HEAD_INPUTS
-from recsys.index.build_index import build_index
-from recsys.model.data.dataset import FORMATS
-from recsys.model.data.movielens import SAMPLING, convert
-from recsys.model.data.simulate import PROFILES, simulate
-from recsys.model.evaluation.evaluate import OBJECTIVES, evaluate
-from recsys.model.training.config import CVR_LOSSES, PRESETS, make_config
 
 # Before any TensorFlow import: its C++ loader then stays quiet below errors, and an error stays one line.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -51,6 +44,8 @@ def _positive(text: str) -> int:
 
 
 def cmd_simulate(args) -> None:
+    from recsys.model.data.simulate import simulate
+
     summary = simulate(args.profile, Path(args.out), users=args.users, items=args.items,
                        interactions=args.interactions, seed=args.seed, feature_prefix=args.feature_prefix,
                        fmt=args.format)
@@ -58,12 +53,15 @@ def cmd_simulate(args) -> None:
 
 
 def cmd_convert(args) -> None:
+    from recsys.model.data.movielens import convert
+
     summary = convert(args.ratings_dir, args.out, negatives=args.negatives, seed=args.seed,
                       sampling=args.sampling, fmt=args.format)
     print(json.dumps({"out": str(args.out), **summary}))
 
 
 def cmd_train(args) -> None:
+    from recsys.model.training.config import make_config
     from recsys.model.training.train import train  # TensorFlow
 
     config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
@@ -77,11 +75,15 @@ def cmd_train(args) -> None:
 
 
 def cmd_build_index(args) -> None:
+    from recsys.index.build_index import build_index
+
     path = build_index(args.artifacts, args.version, args.index)
     print(json.dumps({"index": str(path)}))
 
 
 def cmd_evaluate(args) -> None:
+    from recsys.model.evaluation.evaluate import evaluate
+
     print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
                               max_users=args.max_users, baselines=not args.no_baselines), indent=2))
 
@@ -136,17 +138,21 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write a simulated data set in the dataset contract")
-    s.add_argument("--profile", choices=PROFILES, default="seed",
-                   help="seed: the article's data, exactly; realistic: a planted world with known truth "
-                        "(also writes truth.parquet, world.npz)")
-    s.add_argument("--out", required=True, help="output dataset directory")
-    s.add_argument("--users", type=_positive, help="default: seed 100, realistic 20000")
-    s.add_argument("--items", type=_positive, help="default: seed 200, realistic 5000")
-    s.add_argument("--interactions", type=_positive, help="exposures; default: seed 1000, realistic 500000")
-    s.add_argument("--seed", type=int, help="default: seed 42, realistic 0")
-    s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id")
-    s.add_argument("--format", choices=FORMATS, default="auto",
-                   help="auto: Parquet above 1M interactions, CSV below")
+    if command in (None, "simulate"):  # the choices come from modules this command loads anyway
+        from recsys.model.data.dataset import FORMATS
+        from recsys.model.data.simulate import PROFILES
+
+        s.add_argument("--profile", choices=PROFILES, default="seed",
+                       help="seed: the article's data, exactly; realistic: a planted world with known truth "
+                            "(also writes truth.parquet, world.npz)")
+        s.add_argument("--out", required=True, help="output dataset directory")
+        s.add_argument("--users", type=_positive, help="default: seed 100, realistic 20000")
+        s.add_argument("--items", type=_positive, help="default: seed 200, realistic 5000")
+        s.add_argument("--interactions", type=_positive, help="exposures; default: seed 1000, realistic 500000")
+        s.add_argument("--seed", type=int, help="default: seed 42, realistic 0")
+        s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id")
+        s.add_argument("--format", choices=FORMATS, default="auto",
+                       help="auto: Parquet above 1M interactions, CSV below")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("convert", help="convert a public data set into the dataset contract")
@@ -154,34 +160,42 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s = conv.add_parser("movielens", help="MovieLens ratings.csv + movies.csv: ratings are clicks, "
                                           ">= 4 conversions, sampled unrated items non-clicks; "
                                           "each user's last rating goes to test.parquet")
-    s.add_argument("--ratings-dir", required=True, help="directory with ratings.csv and movies.csv")
-    s.add_argument("--out", required=True, help="output dataset directory")
-    s.add_argument("--negatives", type=int, default=4, help="non-click exposures sampled per rating (default 4)")
-    s.add_argument("--sampling", choices=SAMPLING, default="uniform",
-                   help="how negatives are drawn from the user's unrated movies (default uniform)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--format", choices=FORMATS, default="auto",
-                   help="auto: Parquet above 1M interactions, CSV below")
+    if command in (None, "convert"):  # the choices come from modules this command loads anyway
+        from recsys.model.data.dataset import FORMATS
+        from recsys.model.data.movielens import SAMPLING
+
+        s.add_argument("--ratings-dir", required=True, help="directory with ratings.csv and movies.csv")
+        s.add_argument("--out", required=True, help="output dataset directory")
+        s.add_argument("--negatives", type=int, default=4, help="non-click exposures sampled per rating (default 4)")
+        s.add_argument("--sampling", choices=SAMPLING, default="uniform",
+                       help="how negatives are drawn from the user's unrated movies (default uniform)")
+        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--format", choices=FORMATS, default="auto",
+                       help="auto: Parquet above 1M interactions, CSV below")
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("train", help="train the two towers and heads; write a new artifact version")
-    s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
-    s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
-    s.add_argument("--preset", choices=list(PRESETS), default="default",
-                   help="article: the blog article's model, as it was; default: retrieval loss, "
-                        "reordering heads, masked CVR loss, early stopping (the flags below override either)")
-    s.add_argument("--epochs", type=_positive)
-    s.add_argument("--batch-size", type=_positive)
-    s.add_argument("--learning-rate", type=float)
-    s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
-    s.add_argument("--cvr-loss", choices=CVR_LOSSES,
-                   help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
-    s.add_argument("--head-inputs", choices=HEAD_INPUTS,
-                   help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v")
-    s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
-    s.add_argument("--distributed", action="store_true",
-                   help="one worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG; run the same "
-                        "command on every worker; only worker 0 writes the version")
+    if command in (None, "train"):  # the choices come from modules this command loads anyway
+        from recsys.artifacts.heads import INPUTS as HEAD_INPUTS
+        from recsys.model.training.config import CVR_LOSSES, PRESETS
+
+        s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
+        s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
+        s.add_argument("--preset", choices=list(PRESETS), default="default",
+                       help="article: the blog article's model, as it was; default: retrieval loss, "
+                            "reordering heads, masked CVR loss, early stopping (the flags below override either)")
+        s.add_argument("--epochs", type=_positive)
+        s.add_argument("--batch-size", type=_positive)
+        s.add_argument("--learning-rate", type=float)
+        s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
+        s.add_argument("--cvr-loss", choices=CVR_LOSSES,
+                       help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
+        s.add_argument("--head-inputs", choices=HEAD_INPUTS,
+                       help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v")
+        s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
+        s.add_argument("--distributed", action="store_true",
+                       help="one worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG; run the same "
+                            "command on every worker; only worker 0 writes the version")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")
@@ -195,16 +209,19 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_build_index)
 
     s = sub.add_parser("evaluate", help="held-out AUCs and recall/NDCG@K, printed as JSON")
-    s.add_argument("--artifacts", required=True)
-    s.add_argument("--data", required=True)
-    s.add_argument("--version", help="default: newest complete version")
-    s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs, e.g. 10,50,100")
-    s.add_argument("--objective", choices=OBJECTIVES, default="ctcvr",
-                   help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service)")
-    s.add_argument("--max-users", type=_positive, default=2000,
-                   help="rank the catalogue for at most this many users (a fixed random sample)")
-    s.add_argument("--no-baselines", action="store_true",
-                   help="skip the baselines (popularity, random; oracle and bayes on simulated data)")
+    if command in (None, "evaluate"):  # the choices come from modules this command loads anyway
+        from recsys.model.evaluation.evaluate import OBJECTIVES
+
+        s.add_argument("--artifacts", required=True)
+        s.add_argument("--data", required=True)
+        s.add_argument("--version", help="default: newest complete version")
+        s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs, e.g. 10,50,100")
+        s.add_argument("--objective", choices=OBJECTIVES, default="ctcvr",
+                       help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service)")
+        s.add_argument("--max-users", type=_positive, default=2000,
+                       help="rank the catalogue for at most this many users (a fixed random sample)")
+        s.add_argument("--no-baselines", action="store_true",
+                       help="skip the baselines (popularity, random; oracle and bayes on simulated data)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("report", help="train and evaluate on the benchmark data sets; write docs/QUALITY.md")
