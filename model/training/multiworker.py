@@ -81,6 +81,19 @@ def check_same_data(cluster: Cluster, fingerprint: str) -> None:
                           f"{[format(f, '015x') for f in everyone]}); give every worker the same --data")
 
 
+def barrier(cluster: Cluster) -> None:
+    """Return once every worker has called this (a one-number all-reduce). Called after the chief
+    has written the version, so no worker leaves while the chief still works: TensorFlow would
+    log the early leaver as a lost worker on the chief's stderr."""
+    one = tf.constant([1], tf.int32)
+
+    @tf.function
+    def meet():
+        return cluster.strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", one))
+
+    meet()
+
+
 def shard(batch: dict[str, np.ndarray], index: int, workers: int) -> dict[str, np.ndarray]:
     """This worker's rows of a global batch: rows index, index + workers, ..."""
     return {k: v[index::workers] for k, v in batch.items()}

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 
@@ -41,11 +41,15 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     optimizer = make_optimizer(model, config)
     history = fit(model, optimizer, data, config, cluster, say)
     metrics = {k: history[-1][f"val_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
-    if cluster is not None:
-        say(f"weights sha256 {multiworker.fingerprint(model.weights)}")
-        if not cluster.is_chief:
-            return None, metrics
-    return export_version(out_root, model, ds, data, config, optimizer, history, metrics, say), metrics
+    if cluster is None:
+        return export_version(out_root, model, ds, data, config, optimizer, history, metrics, say), metrics
+    say(f"weights sha256 {multiworker.fingerprint(model.weights)}")
+    try:
+        path = export_version(out_root, model, ds, data, config, optimizer, history, metrics, say) \
+            if cluster.is_chief else None
+    finally:
+        multiworker.barrier(cluster)  # the others wait for the chief's export, even a failed one
+    return path, metrics
 
 
 def _logger(cluster: multiworker.Cluster | None) -> Callable[[str], None]:
