@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from recsys.service import admin
+from recsys.service import admin, docs, pages
 from recsys.service.batcher import Arrivals, MicroBatcher
 from recsys.service.errors import InvalidRequest, NotReady, UnknownUser, install
 from recsys.service.limits import Backpressure, BodyLimit
@@ -94,7 +94,9 @@ def create_app(settings: Settings | None = None,
         state.draining = True
         batcher.close()
 
-    app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan)
+    # docs_url/redoc_url off: their default pages load scripts from a CDN (service/docs.py serves /docs).
+    app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.state.recsys = state
     install(app)
     admin.install(app)
@@ -131,6 +133,9 @@ def create_app(settings: Settings | None = None,
                 raise
             out = rec.popular(body.k)
         return recommend_response(body.key(), rec.version, body.objective, out)
+
+    pages.install(app, get_recommender)
+    docs.install(app)  # after every route: it tags them and fills the schema's examples
 
     # Added last = outermost: the context sees every response, including the limits' 413/503.
     app.add_middleware(Backpressure, paths=frozenset({"/recommend"}), max_in_flight=settings.max_in_flight,
