@@ -7,6 +7,7 @@ test can show that nothing left the machine.
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import tempfile
@@ -70,10 +71,12 @@ def off_loopback(urls: list[str]) -> list[str]:
 
 
 def screenshot(driver, path: Path, copy_to: str | None = None) -> Path:
-    """A PNG of the whole page at `path`, also copied to `copy_to` for a person to look at."""
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height) + 40, 4000)))
-    driver.save_screenshot(str(path))
+    """A PNG of the whole page (beyond the window) at `path`, also copied to `copy_to` for a person."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 4000), "scale": 1}})
+    path.write_bytes(base64.b64decode(shot["data"]))
     if copy_to is not None:
         shutil.copyfile(path, copy_to)
     return path
