@@ -23,7 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
-from recsys.service.errors import NotReady, ServiceError, response_for
+from recsys.service.errors import NotReady, ServiceError, UnknownUser, response_for
 from recsys.service.model_info import cached, example_features
 from recsys.service.recommender import Recommender
 
@@ -80,18 +80,22 @@ def _example(summary: str, value) -> dict:
     return {"summary": summary, "value": value}
 
 
-def _new_user_id(rec: Recommender) -> str:
+def _unknown_user(rec: Recommender) -> tuple[str, dict]:
+    """An id the served model does not know, and the 404 body the service answers for it."""
     uid = "new-user"
-    while uid in rec.users:
+    while True:
+        try:
+            rec.user_embedding(uid)
+        except UnknownUser as e:
+            return uid, _body(e)
         uid += "-1"
-    return uid
 
 
 def _model_examples(rec: Recommender) -> tuple[dict, dict, dict]:
     """Request, 404 and 422 examples from the served model."""
     info = cached(rec)
     features = example_features(info)
-    new_user = _new_user_id(rec)
+    new_user, not_found = _unknown_user(rec)
     requests = {"new_user": _example("A new user, described by this model's user features",
                                      {"user_id": new_user, "k": 10, "user_features": features})}
     if info.sample_users:
@@ -100,11 +104,7 @@ def _model_examples(rec: Recommender) -> tuple[dict, dict, dict]:
                                          {"user_id": info.sample_users[0], "k": 10, "objective": "ctr",
                                           "exclude_seen": True}),
                     **requests}
-    unknown = {}
-    try:
-        rec.user_embedding(new_user)
-    except ServiceError as e:
-        unknown["unknown_user"] = _example(f"POST {json.dumps({'user_id': new_user, 'k': 10})}", _body(e))
+    unknown = {"unknown_user": _example(f"POST {json.dumps({'user_id': new_user, 'k': 10})}", not_found)}
     invalid = {}
     try:
         rec.cold_start_columns({**features, "colour": "red"})
@@ -113,11 +113,13 @@ def _model_examples(rec: Recommender) -> tuple[dict, dict, dict]:
     return requests, unknown, invalid
 
 
-def _fill(schema: dict, rec: Recommender | None) -> dict:
-    """A copy of `schema` with examples: the model's where one is served, generic ones otherwise."""
+def _fill(schema: dict, rec: Recommender | None, unknown_is_404: bool = True) -> dict:
+    """A copy of `schema` with examples: the model's where one is served, generic ones otherwise.
+    `unknown_is_404`: false when unknown users get the popular fallback instead."""
     schema = copy.deepcopy(schema)
     op = schema["paths"]["/recommend"]["post"]
     requests, unknown, invalid = _model_examples(rec) if rec is not None else ({}, {}, {})
+    unknown = unknown if unknown_is_404 else {}
     invalid = {"k_too_small": _example('POST {"user_id": 1, "k": 0}', INVALID_K), **invalid}
     if requests:
         op["requestBody"]["content"]["application/json"]["examples"] = requests
@@ -152,7 +154,9 @@ def install(app: FastAPI) -> None:
                 base = get_openapi(title=app.title, version=app.version, summary=app.summary,
                                    description=app.description or DESCRIPTION, routes=app.routes, tags=TAGS)
             if schema is None or model() is not rec:  # a weak reference: a reload frees the old model
-                model, schema = (weakref.ref(rec) if rec is not None else (lambda: None)), _fill(base, rec)
+                unknown_is_404 = app.state.recsys.settings.unknown_user_fallback != "popular"
+                schema = _fill(base, rec, unknown_is_404)
+                model = weakref.ref(rec) if rec is not None else (lambda: None)
             return schema
 
     app.openapi = openapi

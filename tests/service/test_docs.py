@@ -92,6 +92,15 @@ def test_before_the_model_loads_the_503_example_is_what_is_sent_and_a_load_bring
         assert client.post("/recommend", json=examples(after)["new_user"]).status_code == 200
 
 
+def test_with_the_popular_fallback_no_404_example_is_shown(seed_artifacts):
+    app = create_app(Settings(artifacts=seed_artifacts, log_level="warning", unknown_user_fallback="popular"))
+    with in_process(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        wait_until(lambda: client.get("/readyz").status_code == 200, timeout=60)
+        schema = client.get("/openapi.json").json()
+        assert examples(schema, "404") == {} and examples(schema)["known_user"]
+        assert client.post("/recommend", json={"user_id": "new-user", "k": 3}).json()["fallback"] == "popular"
+
+
 @pytest.fixture(scope="module")
 def browser():
     with chromium() as driver:
@@ -154,3 +163,4 @@ def test_the_default_cdn_docs_stay_blank_in_the_same_browser(browser):
         wait_until(lambda: browser.execute_script("return document.readyState") == "complete", timeout=30)
         assert browser.execute_script("return typeof SwaggerUIBundle") == "undefined"
         assert not browser.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock")
+
