@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from recsys.service import admin
+from recsys.service import admin, docs, pages
 from recsys.service.batcher import Arrivals, BatcherStopped, MicroBatcher
 from recsys.service.domain import InvalidRequest, Objective, UnknownUser
 from recsys.service.errors import NotReady, Overloaded, install
@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
             state.draining = True
             batcher.close()
 
-    app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan)
+    # docs_url/redoc_url off: their default pages load scripts from a CDN (service/docs.py serves /docs).
+    app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan, docs_url=None,
+                  redoc_url=None)
     app.state.recsys = state
     install(app)
     admin.install(app)
@@ -136,6 +138,9 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
                 raise
             out = rec.popular(body.k)
         return recommend_response(body.key(), rec.version, body.objective, out)
+
+    pages.install(app, get_recommender)
+    docs.install(app)  # after every route: it tags them and fills the schema's examples
 
     # Added last = outermost: the context sees every response, including the limits' 413/503.
     app.add_middleware(Backpressure, paths=frozenset({"/recommend"}), max_in_flight=settings.max_in_flight,

@@ -25,9 +25,8 @@ class RecommendRequest(BaseModel):
         None,
         description="Cold start: every user-tower feature except user_id, as raw values, for a user the "
                     "feature store does not know (the tower then uses its out-of-vocabulary id). Validated "
-                    "against the model's feature spec; ignored for a known user, whose stored features win.",
-        examples=[{"user_age": 30, "user_gender": "female", "user_occupation": "student", "city_code": "3",
-                   "device_type": "mobile"}])
+                    "against the model's feature spec; ignored for a known user, whose stored features win. "
+                    "GET /model lists the served model's user features.")
 
     @field_validator("user_id")
     @classmethod
