@@ -108,7 +108,7 @@ def _model_examples(rec: Recommender) -> tuple[dict, dict, dict]:
     invalid = {}
     try:
         rec.cold_start_columns({**features, "colour": "red"})
-    except ServiceError as e:
+    except RequestError as e:
         invalid["unknown_feature"] = _example("A user feature this model does not have", _body(e))
     return requests, unknown, invalid
 
