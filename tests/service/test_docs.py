@@ -74,9 +74,9 @@ def test_every_route_is_tagged_and_recommend_is_described(server):
 def test_before_the_model_loads_the_503_example_is_what_is_sent_and_a_load_brings_the_examples(seed_artifacts):
     release = threading.Event()
 
-    def gated(settings):
+    def gated(settings, version=None):
         release.wait(60)
-        return load_recommender(settings)
+        return load_recommender(settings, version)
 
     app = create_app(Settings(artifacts=seed_artifacts, log_level="warning"), gated)
     with in_process(app) as base, httpx.Client(base_url=base, timeout=30) as client:
