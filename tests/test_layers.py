@@ -80,7 +80,13 @@ def imports(name: str, path: Path, known: set[str], root: Path) -> list[Import]:
     is_package = path.name == "__init__.py"
     package = name if is_package else name.rpartition(".")[0]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    # A script block (`if __name__ == "__main__":`) runs only as a program, never on import: an
+    # entry point there may call the command line, which imports every layer.
+    script = {id(n) for top in tree.body if _is_main_block(top) for n in ast.walk(top)}
+    for node in ast.walk(tree):
+        if id(node) in script:
+            continue
         targets = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
@@ -99,6 +105,12 @@ def imports(name: str, path: Path, known: set[str], root: Path) -> list[Import]:
             parent = any(other.startswith(module + ".") for other in hit)
             found.append(Import(name, module, f"{path.relative_to(root)}:{node.lineno}", parent))
     return found
+
+
+def _is_main_block(node: ast.stmt) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) \
+        and test.left.id == "__name__" and [getattr(c, "value", None) for c in test.comparators] == ["__main__"]
 
 
 def graph(root: Path) -> list[Import]:
@@ -182,6 +194,10 @@ def write_tree(root: Path, files: dict[str, str]) -> None:
      ["artifacts/store.py:2: recsys.artifacts.store imports recsys.index.formats"]),
     ({"service/app.py": "from recsys import cli\n", "recsys/cli.py": ""},
      ["service/app.py:1: recsys.service.app imports recsys.cli"]),
+    # A script block may call the command line; the same import outside it may not.
+    ({"index/job.py": "if __name__ == '__main__':\n    from recsys import cli\nif True:\n    from recsys import cli\n",
+      "recsys/cli.py": ""},
+     ["index/job.py:4: recsys.index.job imports recsys.cli"]),
 ])
 def test_a_wrong_import_is_reported_with_its_place(tmp_path, files, expected):
     write_tree(tmp_path, files)
