@@ -48,5 +48,5 @@ def test_every_package_folder_is_in_the_wheel(wheel):
         for path in (ROOT / folder).rglob("*.py"):
             if "__pycache__" not in path.parts:
                 expected.add("/".join((*package.split("."), *path.relative_to(ROOT / folder).parts)))
-    assert {"recsys/service/app.py", "recsys/model/train.py", "recsys/cli.py"} <= expected
+    assert {"recsys/service/app.py", "recsys/model/training/train.py", "recsys/cli.py"} <= expected
     assert not (missing := sorted(expected - names)), f"not in the wheel (add them to `packages`): {missing}"
