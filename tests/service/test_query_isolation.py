@@ -41,7 +41,7 @@ async def burst(base: str, odd: dict, normal: int = 40) -> tuple[httpx.Response,
     """`normal` stored-user requests and `odd`, all at once, each on its own connection."""
     limits = httpx.Limits(max_connections=normal + 1)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
-        calls = [client.post("/recommend", json={"user_id": i % 50, "k": 5}) for i in range(normal)]
+        calls = [client.post("/recommend", json={"user_id": i % 50 + 1, "k": 5}) for i in range(normal)]
         calls.insert(normal // 2, client.post("/recommend", json=odd))
         out = await asyncio.gather(*calls)
     return out[normal // 2], out[: normal // 2] + out[normal // 2 + 1:]
