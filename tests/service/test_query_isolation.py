@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import numpy as np
 import pytest
 
 from recsys.artifacts.version import Version
 from recsys.service.app import create_app
-from recsys.service.recommender import Recommender
+from recsys.service.domain import InvalidRequest, Query, RequestError
+from recsys.service.recommender import NonFiniteVector, Recommender
 from recsys.service.settings import Settings
 from tests.service.servers import in_process
 
@@ -65,3 +67,30 @@ def test_a_planted_fault_fails_only_its_own_query(seed_artifacts, kind):
         count = next(float(line.split()[-1]) for line in metrics.splitlines()
                      if line.startswith("recsys_batch_size_count"))
         assert count < 3 * 41, "the burst never shared a batch: nothing was tested"
+
+
+@pytest.fixture(scope="module")
+def rec(seed_artifacts) -> Recommender:
+    return Recommender(Version.open(seed_artifacts, need_index=True), Settings())
+
+
+def poisoned(tower, bad_rows: int):
+    """`tower` whose output's first `bad_rows` rows are NaN (a model or arithmetic fault)."""
+    def run(columns):
+        out = tower(columns).copy()
+        out[:bad_rows] = np.nan
+        return out
+    return run
+
+
+def test_a_non_finite_stored_user_vector_is_a_server_error_never_searched(rec, monkeypatch):
+    monkeypatch.setattr(rec, "user_tower", poisoned(rec.user_tower, 1))  # the batch's first stored user
+    out = rec.recommend_batch([Query("1", 5), Query("2", 5), Query("3", 5)])
+    assert isinstance(out[0], NonFiniteVector) and not isinstance(out[0], RequestError)
+    assert [len(o.item_ids) for o in out[1:]] == [5, 5]
+
+
+def test_a_non_finite_new_user_vector_is_the_request_s_error(rec, monkeypatch):
+    monkeypatch.setattr(rec, "user_tower", poisoned(rec.user_tower, 1))  # every cold start: one row
+    [out] = rec.recommend_batch([Query("new-1", 5, user_features=FEATURES)])
+    assert isinstance(out, InvalidRequest) and "non-finite" in out.message
