@@ -45,14 +45,18 @@ class NumpyTower:
                       for i, act in enumerate(config["activations"])]
         self.l2_normalize = config["l2_normalize"]
 
+    def standardisation(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation (1,) the Normalization layer of numeric feature `name` learnt."""
+        return self.arrays[f"{name}_mean"], np.maximum(np.sqrt(self.arrays[f"{name}_variance"]), EPSILON)
+
     def __call__(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         parts = []
         for f in self.features:
             name, col = f["name"], columns[f["name"]]
             if f["kind"] == "numeric":
                 x = np.asarray(col, np.float32)[:, None]
-                std = np.maximum(np.sqrt(self.arrays[f"{name}_variance"]), EPSILON)
-                parts.append((x - self.arrays[f"{name}_mean"]) / std)
+                mean, std = self.standardisation(name)
+                parts.append((x - mean) / std)
             else:
                 vocab = self.lookup[name]
                 idx = np.fromiter((vocab.get(str(v), 0) for v in col), dtype=np.int64, count=len(col))

@@ -100,11 +100,12 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
     install(app)
     admin.install(app)
 
-    @app.get("/healthz")
+    # HEAD too: some load balancers probe with it.
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"model": ErrorResponse}})
+    @app.api_route("/readyz", methods=["GET", "HEAD"], responses={503: {"model": ErrorResponse}})
     async def readyz(state: Annotated[State, Depends(get_state)]) -> dict:
         if state.draining:
             raise NotReady("shutting down")
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
 
     @app.get("/metrics", response_class=Response,
              responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
-    def prometheus() -> Response:
+    async def prometheus() -> Response:  # async: never queued behind thread-pool work
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/recommend", response_model=RecommendResponse, response_model_exclude_none=True, responses=ERRORS)

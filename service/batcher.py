@@ -87,8 +87,9 @@ class MicroBatcher:
     """`await submit(model, query)` -> the result of run(model, [..., query, ...]) for that query.
 
     `run(model, queries)` returns one result per query (a value, or an exception instance
-    for that query alone, which `submit` raises); if it raises, every query of the batch
-    gets that exception.
+    for that query alone, which `submit` raises). If it raises, the batch's queries are run
+    again one by one, so only the query that raises gets the exception: one query's failure
+    never fails its batch-mates.
     `on_batch(size)` is called per batch (metrics).
     """
 
@@ -172,6 +173,21 @@ class MicroBatcher:
             batch.append(job)
         return batch
 
+    def _run(self, model, queries: list) -> list:
+        """One result per query; a batch that raises is split into batches of one."""
+        try:
+            results = self.run(model, queries)
+            if len(results) != len(queries):  # a request without an answer would wait forever
+                raise RuntimeError(f"{len(results)} results for a batch of {len(queries)}")
+            return results
+        except Exception as e:
+            if len(queries) == 1:
+                log.error("query failed", exc_info=e)
+                return [e]
+            log.warning("batch of %d failed (%s: %s); running its queries one by one",
+                        len(queries), type(e).__name__, e)
+            return [self._run(model, [q])[0] for q in queries]
+
     def _loop(self) -> None:
         batch: list[_Job] = []
         try:
@@ -179,13 +195,7 @@ class MicroBatcher:
                 batch = self._collect() or []
                 if not batch:
                     return
-                try:
-                    results = self.run(batch[0].model, [job.query for job in batch])
-                    if len(results) != len(batch):  # a request without an answer would wait forever
-                        raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
-                except Exception as e:
-                    log.exception("batch of %d failed", len(batch))
-                    results = [e] * len(batch)
+                results = self._run(batch[0].model, [job.query for job in batch])
                 if self.on_batch is not None:
                     self.on_batch(len(batch))
                 for job, result in zip(batch, results):

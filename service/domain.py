@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-MAX_USER_ID_LENGTH = 128  # characters of a string user id
+MAX_USER_ID_LENGTH = 128  # characters of a string user id, digits of an integer one
 
 
 class Objective(str, Enum):

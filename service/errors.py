@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from recsys.service.domain import MAX_USER_ID_LENGTH, InvalidRequest, RequestError, UnknownUser
 from recsys.service.user_features import VALUE_RULE
 
-__all__ = ["InvalidRequest", "NotFound", "NotReady", "Overloaded", "PayloadTooLarge", "ReloadFailed", "RequestError",
-           "ServiceError", "Unauthorized", "UnknownUser", "error_response", "install", "internal_error",
+__all__ = ["InvalidRequest", "NotFound", "NotReady", "Overloaded", "PayloadTooLarge", "ReloadFailed", "ReloadInProgress",
+           "RequestError", "ServiceError", "Unauthorized", "UnknownUser", "UnsupportedTransferCoding", "error_response", "install", "internal_error",
            "response_for"]
 
 log = logging.getLogger("recsys.service")
@@ -49,6 +49,11 @@ class PayloadTooLarge(ServiceError):
     kind, status = "payload_too_large", 413
 
 
+class UnsupportedTransferCoding(ServiceError):
+    """A Transfer-Encoding other than plain `chunked`: the body cannot be decoded (RFC 9112 6.1)."""
+    kind, status = "not_implemented", 501
+
+
 class Unauthorized(ServiceError):
     kind, status = "unauthorized", 401
     headers = {"WWW-Authenticate": "Bearer"}
@@ -62,6 +67,11 @@ class NotFound(ServiceError):
 class ReloadFailed(ServiceError):
     """The artifacts on disk could not replace the served version; it keeps serving."""
     kind, status = "reload_failed", 409
+
+
+class ReloadInProgress(ServiceError):
+    """Another reload is running; its outcome decides what serves (retry to load again after it)."""
+    kind, status = "reload_in_progress", 409
 
 
 class NotReady(ServiceError):

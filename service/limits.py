@@ -1,7 +1,8 @@
 """Limits that keep the service's latency and memory bounded whatever clients send.
 
     BodyLimit     a body larger than max_body_bytes -> 413 before it is read whole; JSON nested
-                  deeper than max_json_depth -> 422 before the parser recurses into it
+                  deeper than max_json_depth -> 422 before the parser recurses into it; a
+                  Transfer-Encoding other than chunked -> 501 (the server would read it as chunked)
     Backpressure  at most max_in_flight requests computing and max_queue waiting (each at
                   most queue_timeout seconds); anything beyond -> 503 + Retry-After at once
 
@@ -15,7 +16,8 @@ import asyncio
 
 from recsys.service.batcher import Arrivals
 from recsys.service.domain import InvalidRequest, RequestError
-from recsys.service.errors import Overloaded, PayloadTooLarge, ServiceError, response_for
+from recsys.service.errors import (Overloaded, PayloadTooLarge, ServiceError, UnsupportedTransferCoding,
+                                   response_for)
 from recsys.service.observability import Metrics
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -63,7 +65,15 @@ class BodyLimit:
         return PayloadTooLarge(f"request body larger than {self.max_bytes} bytes")
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope.get("method") not in BODY_METHODS:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            # httptools decodes any coding list ending in chunked as plain chunked: refuse the rest.
+            if name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                text = value.decode("latin-1")[:100]
+                return await _reply(UnsupportedTransferCoding(f"Transfer-Encoding {text!r} is not supported "
+                                                              "(only chunked)"), scope, receive, send)
+        if scope.get("method") not in BODY_METHODS:
             return await self.app(scope, receive, send)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":

@@ -3,7 +3,9 @@
 Every request gets an id (the client's X-Request-ID when it is a sane token, else a new
 one), echoed in the response header and written in one JSON access-log line with the
 route, status, latency and, for /recommend, the user id: no other personal data (no
-client address, no user_features, no bodies).
+client address, no user_features, no bodies). A request whose client went away before any
+answer was sent is counted and logged as 499 "client closed request" (as nginx does): not
+a server error, and nothing was sent.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 request_context: ContextVar[dict | None] = ContextVar("recsys_request", default=None)
 # Probes and scrapes would drown the access log: logged at debug level only.
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+CLIENT_CLOSED = 499  # nginx's "client closed request": the client left before the answer started
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -129,7 +132,14 @@ class RequestContext:
         route = path if path in self.routes else "other"  # bounded label values
         ctx = {"request_id": rid}
         token = request_context.set(ctx)
-        status, started = 500, False
+        status, started, disconnected = 500, False, False
+
+        async def receive_watching():
+            nonlocal disconnected
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnected = True
+            return message
 
         async def send_with_id(message):
             nonlocal status, started
@@ -139,7 +149,9 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive_watching, send_with_id)
+            if disconnected and not started:
+                status = CLIENT_CLOSED
         except Exception:
             errors_log.exception("unhandled error on %s %s", scope.get("method", ""), path[:200])
             if started:  # half a response is out: the server can only drop the connection
@@ -157,4 +169,5 @@ class RequestContext:
                 if key in ctx:
                     extra[key] = ctx[key]
             level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
-            log.log(level, "%s %s %d", labels["method"], path[:200], status, extra=extra)
+            closed = " client closed request" if status == CLIENT_CLOSED else ""
+            log.log(level, "%s %s %d%s", labels["method"], path[:200], status, closed, extra=extra)

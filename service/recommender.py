@@ -22,11 +22,16 @@ import pandas as pd
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.version import Version
 from recsys.index.searcher import Searcher
-from recsys.service.domain import InvalidRequest, Objective, Query, RequestError, UnknownUser
+from recsys.service.domain import InvalidRequest, Objective, Query, UnknownUser
 from recsys.service.settings import Settings
 from recsys.service.user_features import columns as feature_columns
+from recsys.service.user_features import numeric_ranges
 
 __all__ = ["Query", "Recommender", "Scored"]
+
+
+class NonFiniteVector(ArithmeticError):
+    """A stored user's embedding is NaN or infinite: the model's fault, never searched."""
 
 
 @dataclass
@@ -48,8 +53,9 @@ class Recommender:
         self.manifest = version.manifest
         self.user_features = version.spec.tower("user")
         self.users = version.table("user")
-        self.user_tower = (version.numpy_tower("user") if settings.user_tower == "numpy"
-                           else version.saved_tower("user"))
+        numpy_tower = version.numpy_tower("user")
+        self.feature_ranges = numeric_ranges(numpy_tower, self.user_features)
+        self.user_tower = numpy_tower if settings.user_tower == "numpy" else version.saved_tower("user")
         self.searcher = Searcher(version.index(), nprobe=settings.nprobe, ef_search=settings.ef_search)
         self.heads = version.heads()
         self.candidates = settings.candidates
@@ -76,20 +82,22 @@ class Recommender:
 
     def cold_start_columns(self, features: dict) -> dict[str, np.ndarray]:
         """Tower input columns for one new user, validated against the feature spec (InvalidRequest)."""
-        return feature_columns(features, self.user_features)
+        return feature_columns(features, self.user_features, self.feature_ranges)
 
-    def user_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, list[RequestError | None]]:
+    def user_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, list[Exception | None]]:
         """Embeddings (B, D) of the queries' users, stored users in one tower call; per-query errors.
 
         A stored user's features win over any `user_features` sent (still validated); a user
-        the store does not know is embedded from its `user_features`, else UnknownUser.
+        the store does not know is embedded from its `user_features`, else UnknownUser. A
+        non-finite vector is never searched: for a new user it is the features' fault
+        (InvalidRequest), for a stored one the model's (NonFiniteVector, a server error).
         """
-        errors: list[RequestError | None] = [None] * len(queries)
+        errors: list[Exception | None] = [None] * len(queries)
         positions, stored, cold = [], [], []
         for i, q in enumerate(queries):
             try:
                 cols = self.cold_start_columns(q.user_features) if q.user_features is not None else None
-            except InvalidRequest as e:
+            except Exception as e:  # noqa: BLE001 - this query's error, whatever it is: not its batch-mates'
                 errors[i] = e
                 continue
             pos = self.users.position.get(q.user_id)
@@ -104,18 +112,32 @@ class Recommender:
         if stored:
             vectors[stored] = self.user_tower(self.users.rows(positions))
         for i, cols in cold:
-            vectors[i] = self.user_tower(cols)[0]
+            try:
+                vectors[i] = self.user_tower(cols)[0]
+            except Exception as e:  # noqa: BLE001 - as above
+                errors[i] = e
+        finite = np.isfinite(vectors).all(axis=1)
+        for i in stored:
+            if not finite[i]:
+                errors[i] = NonFiniteVector(f"model {self.version}: non-finite embedding for stored user "
+                                            f"{queries[i].user_id!r}")
+        for i, _ in cold:
+            if not finite[i] and errors[i] is None:
+                errors[i] = InvalidRequest("user_features: these values give a non-finite user embedding",
+                                           [{"loc": ["body", "user_features"], "msg": "non-finite user embedding",
+                                             "type": "non_finite"}])
         return vectors, errors
 
-    def recommend_batch(self, queries: Sequence[Query]) -> list[Scored | RequestError]:
-        """Each query's best min(k, available) items, best first, or the error that query raised.
+    def recommend_batch(self, queries: Sequence[Query]) -> list[Scored | Exception]:
+        """Each query's best min(k, available) items, best first, or the error that query raised
+        (a RequestError, or any other exception: a server fault of that query alone).
 
         One user-tower call for the stored users, one index search per over-fetch size (queries
         filtering different numbers of seen items need different depths), one heads call per
         search; only the final top-k selection is per query, over its K' candidates.
         """
         vectors, errors = self.user_vectors(queries)
-        out: list[Scored | RequestError] = list(errors)
+        out: list[Scored | Exception] = list(errors)
         empty = np.empty(0, np.int64)
         seen = [self.seen.get(q.user_id, empty) if q.exclude_seen else empty for q in queries]
         # Over-fetch by the number of items that will be filtered out, so k still come back.
@@ -128,7 +150,10 @@ class Recommender:
             p_click, p_conv = self.heads.predict(vectors[members][:, None, :],
                                                  self.searcher.embeddings[np.maximum(rows, 0)])
             for j, i in enumerate(members):
-                out[i] = self._select(queries[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i])
+                try:
+                    out[i] = self._select(queries[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i])
+                except Exception as e:  # noqa: BLE001 - this query's fault alone
+                    out[i] = e
         return out
 
     def _select(self, q: Query, sims, rows, p_click, p_conv, seen) -> Scored:
@@ -148,7 +173,7 @@ class Recommender:
                   exclude_seen: bool = False, user_features: dict | None = None) -> Scored:
         """Best min(k, available) items for one user, best first (a batch of one)."""
         out = self.recommend_batch([Query(user_id, k, objective, exclude_seen, user_features)])[0]
-        if isinstance(out, RequestError):
+        if isinstance(out, Exception):
             raise out
         return out
 

@@ -33,6 +33,9 @@ class RecommendRequest(BaseModel):
     def _printable(cls, v):
         if isinstance(v, str) and not v.isprintable():
             raise ValueError("must not contain control characters")
+        # Compared, not formatted: str() of a huge int is slow (and refused past 4,300 digits).
+        if isinstance(v, int) and abs(v) >= 10 ** MAX_USER_ID_LENGTH:
+            raise ValueError(f"must be an integer or a string of 1-{MAX_USER_ID_LENGTH} printable characters")
         return v
 
     def key(self) -> str:

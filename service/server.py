@@ -22,6 +22,7 @@ Each worker has its own /metrics registry: a scrape reads the worker that answer
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import logging.config
 import multiprocessing
@@ -54,6 +55,11 @@ class Server(uvicorn.Server):
         self._drain: threading.Timer | None = None
 
     def handle_exit(self, sig: int, frame) -> None:
+        # A signal handler runs inside whatever the main thread was doing, often a request:
+        # in a fresh context its log lines carry no request's id.
+        contextvars.Context().run(self._handle_exit, sig, frame)
+
+    def _handle_exit(self, sig: int, frame) -> None:
         self.state.draining = True
         if sig != signal.SIGTERM:
             return super().handle_exit(sig, frame)

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 
 from recsys.artifacts.version import Version
-from recsys.service.errors import ReloadFailed
+from recsys.service.errors import ReloadFailed, ReloadInProgress
 from recsys.artifacts.host import release_free_memory
 from recsys.service.observability import Metrics
 from recsys.service.recommender import Recommender
@@ -58,36 +58,45 @@ class State:
             if self.on_fatal is not None:
                 self.on_fatal(self.error)
 
-    def reload(self) -> dict:
-        """Load the version to serve into a fresh object and swap it in; ReloadFailed if it won't load."""
-        with self._lock:
-            old = self.recommender
-            version, self.opened = self.opened, None
-            try:
-                rec = self._load(self.settings, version)
-            except Exception as e:  # noqa: BLE001 - any failure leaves the old version serving
-                self.error = str(e) if str(e) else type(e).__name__
-                self.metrics.reloads.labels(outcome="failed").inc()
-                still = f"still serving {old.version}" if old is not None else "nothing is served"
-                log.error("model load failed, %s: %s", still, self.error)
-                raise ReloadFailed(f"reload refused, {still}: {self.error}") from None
-            self.recommender = rec  # the swap
-            # The model's long-lived objects (hundreds of thousands at 1M items) would otherwise
-            # be traversed by every full garbage collection: a pause of tens of ms in the middle
-            # of requests (the load benchmark's p99 at 32 connections halved with this). Frozen
-            # objects are skipped; unfreezing first lets this collection free what a previous
-            # model left in reference cycles.
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
-            release_free_memory()
-            self.error = None
-            self.metrics.reloads.labels(outcome="loaded").inc()
-            self.metrics.serving(rec.version)
-            log.info("serving model version %s (%d items)%s", rec.version, rec.item_count,
-                     f", was {old.version}" if old is not None else "")
-            return {"status": "reloaded", "model_version": rec.version,
-                    "previous_version": old.version if old is not None else None}
+    def reload(self, wait: bool = True) -> dict:
+        """Load the version to serve into a fresh object and swap it in; ReloadFailed if it won't
+        load; with `wait` False, ReloadInProgress if another load is running."""
+        if not self._lock.acquire(blocking=wait):
+            raise ReloadInProgress("reload in progress; retry once it has finished")
+        try:
+            return self._reload()
+        finally:
+            self._lock.release()
+
+    def _reload(self) -> dict:
+        """The load and the swap, under the lock."""
+        old = self.recommender
+        version, self.opened = self.opened, None
+        try:
+            rec = self._load(self.settings, version)
+        except Exception as e:  # noqa: BLE001 - any failure leaves the old version serving
+            self.error = str(e) if str(e) else type(e).__name__
+            self.metrics.reloads.labels(outcome="failed").inc()
+            still = f"still serving {old.version}" if old is not None else "nothing is served"
+            log.error("model load failed, %s: %s", still, self.error)
+            raise ReloadFailed(f"reload refused, {still}: {self.error}") from None
+        self.recommender = rec  # the swap
+        # The model's long-lived objects (hundreds of thousands at 1M items) would otherwise
+        # be traversed by every full garbage collection: a pause of tens of ms in the middle
+        # of requests (the load benchmark's p99 at 32 connections halved with this). Frozen
+        # objects are skipped; unfreezing first lets this collection free what a previous
+        # model left in reference cycles.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        release_free_memory()
+        self.error = None
+        self.metrics.reloads.labels(outcome="loaded").inc()
+        self.metrics.serving(rec.version)
+        log.info("serving model version %s (%d items)%s", rec.version, rec.item_count,
+                 f", was {old.version}" if old is not None else "")
+        return {"status": "reloaded", "model_version": rec.version,
+                "previous_version": old.version if old is not None else None}
 
     def reload_in_background(self) -> None:
         """For SIGHUP: reload without blocking the signal handler; the outcome goes to the log."""

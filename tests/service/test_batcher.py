@@ -84,6 +84,30 @@ def test_an_error_fails_its_own_query_and_a_crash_fails_only_its_batch():
         batcher.close()
 
 
+def test_a_query_that_crashes_its_batch_fails_alone():
+    gate = threading.Event()
+    model = Model(gate=gate)
+    batcher = MicroBatcher(model, max_batch=64, max_delay=0.5).start()
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit(model, "first"))  # holds the thread at the gate
+        await asyncio.sleep(0)
+        wait_until(lambda: model.batches)
+        rest = [asyncio.ensure_future(batcher.submit(model, q)) for q in ("a", "boom", "b", "bad", "c")]
+        await asyncio.sleep(0)
+        gate.set()
+        return await first, await asyncio.gather(*rest, return_exceptions=True)
+
+    try:
+        first, out = asyncio.run(main())
+        assert model.batches[1] == ["a", "boom", "b", "bad", "c"]  # they did share a batch, which raised
+        assert first == "m:first" and [out[0], out[2], out[4]] == ["m:a", "m:b", "m:c"]
+        assert isinstance(out[1], RuntimeError) and str(out[1]) == "boom"
+        assert isinstance(out[3], ValueError)  # its own result, as in the batch
+    finally:
+        batcher.close()
+
+
 def test_a_wrong_number_of_results_fails_the_batch_instead_of_hanging():
     batcher = MicroBatcher(lambda model, queries: list(queries)[1:], max_batch=8, max_delay=0.05).start()
     try:
