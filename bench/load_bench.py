@@ -141,6 +141,22 @@ def rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its descendants, s: what the service spent, whatever
+    else runs on the machine."""
+    pids, total = [pid], 0
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(c) for c in children)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
@@ -300,8 +316,10 @@ def run_overload(artifacts: Path, users: int, connections: list[int], seconds: f
                 for c in connections:
                     probe = Probe(service.port, users, k)
                     probe.start()
+                    cpu = cpu_seconds(service.proc.pid)
                     r = wrk_overload(f"{service.url}/recommend", c, seconds, script, users, k, c, honour)
-                    r.update(mode=name, connections=c, probe=probe.stop(), load=os.getloadavg()[0])
+                    cpu = cpu_seconds(service.proc.pid) - cpu
+                    r.update(mode=name, connections=c, probe=probe.stop(), load=os.getloadavg()[0], cpu_s=cpu)
                     shed = r["probe"].get(503, {})
                     log(f"overload {name} c={c}: {r['ok_rps']:,.0f} ok/s, {r['shed_rps']:,.0f} 503/s, "
                         f"p99 {r['p99']:.1f} ms, probe 503 p99 {shed.get('p99', float('nan')):.1f} ms "
@@ -333,12 +351,13 @@ def report_overload(rows: list[dict], args, info: dict, modes) -> str:
         f"- Requests: `POST /recommend {{\"user_id\": <random known user>, \"k\": {args.k}}}`, {args.duration:g} s per "
         "row. ok/s = 2xx answers per second (goodput); ×64 = ok/s over the same mode's 64-connection row; "
         "p99 = wrk's latency over all answers; probe = one request every 50 ms on its own connection beside wrk, "
-        "client-side latency by status (n answers), connection set-up included.",
+        "client-side latency by status (n answers), connection set-up included; CPU = the service's CPU seconds over "
+        "the row (user + system, all its threads: what it spent, whatever else ran on the machine).",
         "- Modes: " + "; ".join(f"`{n}` = {d} (`{' '.join(f)}`)" for n, f, _, d in modes) + ".",
         "",
         "| mode | connections | ok/s | ×64 | 503/s | other errors | p99 ms | probe 503 p50 / p99 ms (n) "
-        "| probe 200 p50 / p99 ms (n) | load |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| probe 200 p50 / p99 ms (n) | CPU s | load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in rows:
         base = next((b for b in rows if b["mode"] == r["mode"] and b["connections"] == 64), None)
@@ -347,7 +366,7 @@ def report_overload(rows: list[dict], args, info: dict, modes) -> str:
         lines.append(f"| {r['mode']} | {r['connections']:,} | {r['ok_rps']:,.0f} | {ratio} | {r['shed_rps']:,.0f} | "
                      f"{r['other'] + r['socket_errors']} | {r['p99']:.1f} | {probe(r, 503, 'p50')} / "
                      f"{probe(r, 503, 'p99')} ({n503}) | {probe(r, 200, 'p50')} / {probe(r, 200, 'p99')} ({n200}) | "
-                     f"{r['load']:.2f} |")
+                     f"{r['cpu_s']:.1f} | {r['load']:.2f} |")
     lines += ["", "Target (the issue): ok/s at 2,000 connections ≥ 0.7× the 64-connection row, and every 503 "
               "answered within 50 ms at p99 client-side:", ""]
     for name, *_ in modes:
