@@ -25,6 +25,7 @@ import time
 import uuid
 
 import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from recsys.service.errors import Overloaded, response_for
@@ -83,6 +84,9 @@ def protocol(admission: Admission, metrics: Metrics, close: bool) -> type[HttpTo
 
         def _answer(self, closing: bool) -> None:
             start = time.perf_counter()
+            # A client pipelining requests without reading the answers would grow the write
+            # buffer without bound: past uvicorn's high-water mark its connection is closed.
+            closing = closing or self.transport.get_write_buffer_size() > HIGH_WATER_LIMIT
             rid = next((v.decode("latin-1") for n, v in self.headers if n == b"x-request-id"), None)
             if rid is None or not _REQUEST_ID.fullmatch(rid):
                 rid = uuid.uuid4().hex
