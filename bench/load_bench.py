@@ -469,23 +469,18 @@ def main(argv: list[str] | None = None) -> int:
         modes = [m for m in OVERLOAD_MODES if m[0] in args.modes.split(",")]
         rows = run_overload(artifacts, users, [int(c) for c in args.overload.split(",")], args.duration, args.k,
                             modes, args.warmup)
-        info["load_end"] = os.getloadavg()[0]
-        text = report_overload(rows, args, info, modes)
-        print(text)
-        if args.out:
-            write_section(args.out, OVERLOAD_SECTION, text)
-            log(f"wrote the {OVERLOAD_SECTION} section of {args.out}")
-        return 0
-    rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,
-               args.warmup)
+        section, write = OVERLOAD_SECTION, lambda: report_overload(rows, args, info, modes)
+    else:
+        rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,
+                   args.warmup)
+        section, write = SECTION, lambda: report(rows, args, info, chosen)
     info["load_end"] = os.getloadavg()[0]
-    text = report(rows, args, info, chosen)
+    text = write()
     print(text)
     if args.out:
-        write_section(args.out, SECTION, text)
-        log(f"wrote the {SECTION} section of {args.out}")
+        write_section(args.out, section, text)
+        log(f"wrote the {section} section of {args.out}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
