@@ -78,6 +78,14 @@ bench-load: install
 	  || { echo "bench-load needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
 
+# The default configuration far past its capacity (64-2,000 connections): goodput and the
+# client-side latency of shed 503s; rewrites its own section. Uses bench-load's model.
+.PHONY: bench-overload
+bench-overload: install
+	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
+	  || { echo "bench-overload needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m bench.load_bench --overload 64,200,500,1000,2000 --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
+
 # The index formats at 1M items on the load benchmark's trained model: its item embeddings,
 # queried with its users' embeddings; a section of its own. Needs bench-load's model.
 .PHONY: bench-index-trained

@@ -2,6 +2,7 @@
 
     python -m bench.load_bench [--artifacts DIR | --users N --items N --interactions N]
                                [--connections 1,8,32] [--duration 10] [--out docs/PERFORMANCE.md]
+    python -m bench.load_bench --overload 64,200,500,1000,2000 [...]   (the overload row set)
 
 Without --artifacts it simulates the realistic profile, trains one epoch of the default
 preset and builds the `auto` index (IVF at 1M items) under --work. Then, for each service
@@ -11,12 +12,24 @@ for --duration seconds with a random known user per request, and records request
 p99, errors (non-2xx answers and socket errors) and the service's resident memory (the sum
 over its processes). The baseline is the service without micro-batching in one process,
 measured in the same run.
+
+--overload runs the default configuration far past its capacity instead (its own section):
+wrk closed loop at each connection count, with shed 503s kept alive or closed
+(`--shed-connection`), and a row set of wrk connections that sleep the Retry-After of every
+503 before their next request. Successful requests/s are the 2xx answers per second; a
+probe client beside wrk (a few requests a second on one keep-alive connection, reconnecting
+when the server closes it) measures the client-side latency of the 503s and 200s it gets,
+connection set-up included.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
+import random
+import resource
 import re
 import shutil
 import signal
@@ -24,6 +37,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +48,7 @@ from bench.sections import write_section
 from recsys.artifacts import host, version
 
 SECTION = "load-bench"
+OVERLOAD_SECTION = "load-bench-overload"
 LUA = """
 local users = tonumber(os.getenv("RECSYS_BENCH_USERS"))
 local k = tonumber(os.getenv("RECSYS_BENCH_K"))
@@ -42,6 +57,35 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   return wrk.format(nil, nil, nil, string.format('{"user_id": %d, "k": %d}', math.random(1, users), k))
+end
+"""
+# Counts answers by status; with RECSYS_BENCH_HONOUR=1 each 503's Retry-After becomes the delay
+# before a later request. wrk does not say which connection delay() is for, so the delays go
+# out first in, first out: as many sleeps as 503s, possibly on another connection of the thread.
+OVERLOAD_LUA = LUA + """
+ok, shed, other = 0, 0, 0
+local honour = os.getenv("RECSYS_BENCH_HONOUR") == "1"
+local waits, head, tail = {}, 1, 0
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+response = function(status, headers, body)
+  if status < 300 then ok = ok + 1 elseif status == 503 then shed = shed + 1 else other = other + 1 end
+  if honour then
+    tail = tail + 1
+    waits[tail] = status == 503 and 1000 * (tonumber(headers["Retry-After"]) or 1) or 0
+  end
+end
+if honour then
+  delay = function()
+    if head > tail then return 0 end
+    local d = waits[head]; waits[head] = nil; head = head + 1
+    return d
+  end
+end
+done = function(summary, latency, requests)
+  local o, s, x = 0, 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); s = s + t:get("shed"); x = x + t:get("other") end
+  io.write(string.format("STATUS ok=%d shed=%d other=%d\\n", o, s, x))
 end
 """
 # name, serve flags, what it is
@@ -97,13 +141,29 @@ def rss_mb(pid: int) -> float:
     return total / 2**20
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of `pid` and its descendants, s: what the service spent, whatever
+    else runs on the machine."""
+    pids, total = [pid], 0
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        pids.extend(int(c) for c in children)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
 def parse_wrk(out: str) -> dict:
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)$", out, re.M))
+    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)\s*$", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
@@ -118,6 +178,66 @@ def wrk(url: str, connections: int, seconds: float, script: Path, users: int, k:
            "--latency", "-s", str(script), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     return parse_wrk(out)
+
+
+def wrk_overload(url: str, connections: int, seconds: float, script: Path, users: int, k: int, seed: int,
+                 honour: bool) -> dict:
+    env = {**os.environ, "RECSYS_BENCH_USERS": str(users), "RECSYS_BENCH_K": str(k), "RECSYS_BENCH_SEED": str(seed),
+           "RECSYS_BENCH_HONOUR": "1" if honour else "0"}
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+           "--latency", "-s", str(script), url]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    r = parse_wrk(out)
+    counts = dict(re.findall(r"(ok|shed|other)=(\d+)", out))
+    elapsed = float(re.search(r"\d+ requests in ([\d.]+)(m?s)", out).group(1))
+    if re.search(r"\d+ requests in [\d.]+ms", out):
+        elapsed /= 1000
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r.update(ok_rps=int(counts["ok"]) / elapsed, shed_rps=int(counts["shed"]) / elapsed, other=int(counts["other"]),
+             socket_errors=sum(map(int, sock.groups())) if sock else 0)
+    return r
+
+
+class Probe(threading.Thread):
+    """A client beside wrk: one request every `interval` s on one keep-alive connection
+    (reconnecting when the server closes it); the latency of each answer by status, set-up
+    of a new connection included."""
+
+    def __init__(self, port: int, users: int, k: int, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.port, self.users, self.k, self.interval = port, users, k, interval
+        self.stopping = threading.Event()
+        self.latency: dict[int, list[float]] = {}
+
+    def run(self) -> None:
+        rng = random.Random(1)
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        while not self.stopping.is_set():
+            body = json.dumps({"user_id": rng.randint(1, self.users), "k": self.k})
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/recommend", body, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                status = r.status
+                if r.getheader("connection", "").lower() == "close":
+                    conn.close()  # the next request opens a new connection, inside its timing
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                status = 0
+            self.latency.setdefault(status, []).append((time.perf_counter() - start) * 1000)
+            self.stopping.wait(self.interval)
+        conn.close()
+
+    def stop(self) -> dict:
+        self.stopping.set()
+        self.join()
+        out = {}
+        for status, values in self.latency.items():
+            values.sort()
+            out[status] = {"n": len(values), "p50": values[len(values) // 2],
+                           "p99": values[min(len(values) - 1, int(len(values) * 0.99))]}
+        return out
 
 
 class Service:
@@ -170,6 +290,98 @@ def run(artifacts: Path, users: int, connections: list[int], seconds: float, k: 
             finally:
                 service.stop()
     return rows
+
+
+# name, serve flags, whether wrk's connections honour Retry-After, what it is
+OVERLOAD_MODES = [
+    ("keep-alive", ["--shed-connection", "keep-alive"], False,
+     "closed loop, shed 503s keep the connection open (the default)"),
+    ("close", ["--shed-connection", "close"], False, "closed loop, shed 503s close the connection"),
+    ("retry-after", ["--shed-connection", "keep-alive"], True,
+     "each wrk connection sleeps the 503's Retry-After (1 s) before its next request"),
+]
+
+
+def run_overload(artifacts: Path, users: int, connections: list[int], seconds: float, k: int, modes,
+                 warmup: float = 3.0) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "overload.lua"
+        script.write_text(OVERLOAD_LUA)
+        for name, flags, honour, _ in modes:
+            log(f"overload {name}: starting recsys serve {' '.join(flags)}")
+            service = Service(artifacts, ["--workers", "1", *flags])
+            try:
+                wrk_overload(f"{service.url}/recommend", 8, warmup, script, users, k, 0, honour)
+                for c in connections:
+                    probe = Probe(service.port, users, k)
+                    probe.start()
+                    cpu = cpu_seconds(service.proc.pid)
+                    r = wrk_overload(f"{service.url}/recommend", c, seconds, script, users, k, c, honour)
+                    cpu = cpu_seconds(service.proc.pid) - cpu
+                    r.update(mode=name, connections=c, probe=probe.stop(), load=os.getloadavg()[0], cpu_s=cpu)
+                    shed = r["probe"].get(503, {})
+                    log(f"overload {name} c={c}: {r['ok_rps']:,.0f} ok/s, {r['shed_rps']:,.0f} 503/s, "
+                        f"p99 {r['p99']:.1f} ms, probe 503 p99 {shed.get('p99', float('nan')):.1f} ms "
+                        f"(n={shed.get('n', 0)}), load {r['load']:.2f}")
+                    rows.append(r)
+            finally:
+                service.stop()
+    return rows
+
+
+def report_overload(rows: list[dict], args, info: dict, modes) -> str:
+    def probe(r, status, key):
+        p = r["probe"].get(status)
+        return f"{p[key]:.1f}" if p else "n/a"
+
+    lines = [
+        "## Serving past capacity",
+        "",
+        f"Generated by `python -m bench.load_bench {' '.join(args.argv)}` (`make bench-overload`) on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; re-running replaces this section only.",
+        "",
+        f"- Machine: {host.describe()}; wrk (1 thread) and the probe client run on the same cores as the service. "
+        f"Load average {info['load_start']:.2f} at the start, {info['load_end']:.2f} at the end (per row in the "
+        "last column).",
+        f"- Model: {info['model']}.",
+        f"- Service: the default configuration (`--workers 1`; max_in_flight {info['max_in_flight']}, max_queue "
+        f"{info['max_queue']}: beyond {info['max_in_flight'] + info['max_queue']} admitted requests a "
+        "`/recommend` is shed with 503 in the HTTP protocol).",
+        f"- Requests: `POST /recommend {{\"user_id\": <random known user>, \"k\": {args.k}}}`, {args.duration:g} s per "
+        "row. ok/s = 2xx answers per second (goodput); ×64 = ok/s over the same mode's 64-connection row; "
+        "p99 = wrk's latency over all answers; probe = one request every 50 ms on its own connection beside wrk, "
+        "client-side latency by status (n answers), connection set-up included; CPU = the service's CPU seconds over "
+        "the row (user + system, all its threads: what it spent, whatever else ran on the machine).",
+        "- Modes: " + "; ".join(f"`{n}` = {d} (`{' '.join(f)}`)" for n, f, _, d in modes) + ".",
+        "",
+        "| mode | connections | ok/s | ×64 | 503/s | other errors | p99 ms | probe 503 p50 / p99 ms (n) "
+        "| probe 200 p50 / p99 ms (n) | CPU s | load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        base = next((b for b in rows if b["mode"] == r["mode"] and b["connections"] == 64), None)
+        ratio = f"{r['ok_rps'] / base['ok_rps']:.2f}" if base and base["ok_rps"] else "n/a"
+        n503, n200 = r["probe"].get(503, {}).get("n", 0), r["probe"].get(200, {}).get("n", 0)
+        lines.append(f"| {r['mode']} | {r['connections']:,} | {r['ok_rps']:,.0f} | {ratio} | {r['shed_rps']:,.0f} | "
+                     f"{r['other'] + r['socket_errors']} | {r['p99']:.1f} | {probe(r, 503, 'p50')} / "
+                     f"{probe(r, 503, 'p99')} ({n503}) | {probe(r, 200, 'p50')} / {probe(r, 200, 'p99')} ({n200}) | "
+                     f"{r['cpu_s']:.1f} | {r['load']:.2f} |")
+    lines += ["", "Target (the issue): ok/s at 2,000 connections ≥ 0.7× the 64-connection row, and every 503 "
+              "answered within 50 ms at p99 client-side:", ""]
+    for name, *_ in modes:
+        top = max((r for r in rows if r["mode"] == name), key=lambda r: r["connections"], default=None)
+        base = next((r for r in rows if r["mode"] == name and r["connections"] == 64), None)
+        if top is None or base is None or top["connections"] == 64:
+            continue
+        ratio = top["ok_rps"] / base["ok_rps"] if base["ok_rps"] else 0.0
+        shed = top["probe"].get(503)
+        p99 = shed["p99"] if shed else None
+        met = ratio >= 0.7 and (p99 is None or p99 <= 50) and top["other"] + top["socket_errors"] == 0
+        lines.append(f"- `{name}`, {top['connections']:,} connections: {ratio:.2f}× the 64-connection goodput, "
+                     f"probe 503 p99 " + (f"{p99:.1f} ms" if p99 is not None else "n/a (no 503 sampled)")
+                     + f", {top['other'] + top['socket_errors']} other errors: " + ("met" if met else "**not met**"))
+    return "\n".join(lines) + "\n"
 
 
 def report(rows: list[dict], args, info: dict, configs) -> str:
@@ -234,26 +446,41 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--configs", default=",".join(c[0] for c in CONFIGS), help="which configurations to run")
     p.add_argument("--out", type=Path, help="write the section into this file (e.g. docs/PERFORMANCE.md)")
+    p.add_argument("--overload", metavar="CONNECTIONS",
+                   help="run the overload row set at these connection counts (e.g. 64,200,500,1000,2000) instead")
+    p.add_argument("--modes", default=",".join(m[0] for m in OVERLOAD_MODES), help="which overload modes to run")
     args = p.parse_args(argv)
     args.argv = argv
     if shutil.which("wrk") is None:
         p.error("wrk not found: install it (Debian: apt-get install wrk)")
+    # wrk and the server each hold one descriptor per connection: 2,000 connections need more
+    # than the usual soft limit of 1,024. Children inherit the raised limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     chosen = [c for c in CONFIGS if c[0] in args.configs.split(",")]
     artifacts = args.artifacts or prepare(args.work, args.users, args.items, args.interactions)
     model, users = model_info(artifacts)
     from recsys.service.settings import Settings
 
-    info = {"load_start": os.getloadavg()[0], "model": model, "candidates": Settings().candidates}
-    rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,
-               args.warmup)
+    defaults = Settings()
+    info = {"load_start": os.getloadavg()[0], "model": model, "candidates": defaults.candidates,
+            "max_in_flight": defaults.max_in_flight, "max_queue": defaults.max_queue}
+    if args.overload:
+        modes = [m for m in OVERLOAD_MODES if m[0] in args.modes.split(",")]
+        rows = run_overload(artifacts, users, [int(c) for c in args.overload.split(",")], args.duration, args.k,
+                            modes, args.warmup)
+        section, write = OVERLOAD_SECTION, lambda: report_overload(rows, args, info, modes)
+    else:
+        rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,
+                   args.warmup)
+        section, write = SECTION, lambda: report(rows, args, info, chosen)
     info["load_end"] = os.getloadavg()[0]
-    text = report(rows, args, info, chosen)
+    text = write()
     print(text)
     if args.out:
-        write_section(args.out, SECTION, text)
-        log(f"wrote the {SECTION} section of {args.out}")
+        write_section(args.out, section, text)
+        log(f"wrote the {section} section of {args.out}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -25,7 +25,7 @@ from recsys.service import admin, docs, pages
 from recsys.service.batcher import Arrivals, BatcherStopped, MicroBatcher
 from recsys.service.domain import InvalidRequest, Objective, UnknownUser
 from recsys.service.errors import NotReady, Overloaded, install
-from recsys.service.limits import Backpressure, BodyLimit
+from recsys.service.limits import Admission, Backpressure, BodyLimit
 from recsys.service.observability import Metrics, RequestContext, annotate
 from recsys.service.recommender import Recommender, Scored
 from recsys.service.schemas import ErrorResponse, RecommendRequest, RecommendResponse
@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
     app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan, docs_url=None,
                   redoc_url=None)
     app.state.recsys = state
+    # Shared with the HTTP protocol (service/shedding.py), which refuses early while it is full.
+    app.state.admission = admission = Admission(settings.max_in_flight + settings.max_queue)
     install(app)
     admin.install(app)
 
@@ -146,7 +148,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
     # Added last = outermost: the context sees every response, including the limits' 413/503.
     app.add_middleware(Backpressure, paths=frozenset({"/recommend"}), max_in_flight=settings.max_in_flight,
                        max_queue=settings.max_queue, queue_timeout=settings.queue_timeout, metrics=metrics,
-                       arrivals=arrivals)
+                       arrivals=arrivals, admission=admission)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
                        metrics=metrics)
     routes = frozenset(r.path for r in app.routes)

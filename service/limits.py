@@ -3,10 +3,12 @@
     BodyLimit     a body larger than max_body_bytes -> 413 before it is read whole; JSON nested
                   deeper than max_json_depth -> 422 before the parser recurses into it; a
                   Transfer-Encoding other than chunked -> 501 (the server would read it as chunked)
+    Admission     how many requests are admitted (computing + waiting) against the capacity
     Backpressure  at most max_in_flight requests computing and max_queue waiting (each at
                   most queue_timeout seconds); anything beyond -> 503 + Retry-After at once
 
 Both are plain ASGI middleware, so they answer before FastAPI parses or validates anything.
+While Admission is full, service/shedding.py refuses earlier still, in the HTTP protocol.
 Probes, metrics and admin routes are not subject to backpressure, so they answer under load.
 """
 
@@ -112,28 +114,40 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
 
+class Admission:
+    """Requests admitted (computing + waiting for a slot) against `capacity`; shared by
+    Backpressure, which counts, and the HTTP protocol's early shedding, which reads."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.admitted = 0  # only touched on the event loop, so no lock
+        self.refusal = f"overloaded: {capacity} requests already in flight or queued; retry later"
+
+    def full(self) -> bool:
+        return self.admitted >= self.capacity
+
+
 class Backpressure:
     """A bounded number of requests computing and waiting on `paths`; beyond it, 503 at once."""
 
     def __init__(self, app, paths: frozenset[str], max_in_flight: int, max_queue: int, queue_timeout: float,
-                 metrics: Metrics, arrivals: Arrivals | None = None):
+                 metrics: Metrics, arrivals: Arrivals | None = None, admission: Admission | None = None):
         self.app = app
         self.arrivals = arrivals or Arrivals()
         self.paths = paths
-        self.capacity = max_in_flight + max_queue
+        self.admission = admission or Admission(max_in_flight + max_queue)
         self.queue_timeout = queue_timeout
         self.metrics = metrics
         self.slots = asyncio.Semaphore(max_in_flight)
-        self.admitted = 0  # computing + waiting; only touched on the event loop, so no lock
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope.get("path") not in self.paths:
             return await self.app(scope, receive, send)
-        if self.admitted >= self.capacity:
+        admission = self.admission
+        if admission.full():
             self.metrics.rejected.labels(reason="overloaded").inc()
-            return await _reply(Overloaded(f"overloaded: {self.capacity} requests already in flight or queued; "
-                                           "retry later"), scope, receive, send)
-        self.admitted += 1
+            return await _reply(Overloaded(admission.refusal), scope, receive, send)
+        admission.admitted += 1
         try:
             self.metrics.queued.inc()
             try:
@@ -156,4 +170,4 @@ class Backpressure:
                 self.metrics.in_flight.dec()
                 self.slots.release()
         finally:
-            self.admitted -= 1
+            admission.admitted -= 1

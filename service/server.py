@@ -37,6 +37,7 @@ import uvicorn
 
 from recsys.artifacts.errors import ArtifactError, RecsysError
 from recsys.artifacts.version import Version
+from recsys.service import shedding
 from recsys.service.app import create_app
 from recsys.service.observability import logging_config
 from recsys.service.settings import Settings
@@ -93,10 +94,7 @@ def serve_one(settings: Settings, version: Version, load: Loader = load_recommen
     app = create_app(settings, load)
     state: State = app.state.recsys
     state.opened = version
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                            log_config=logging_config(settings.log_level, settings.log_format), access_log=False,
-                            timeout_graceful_shutdown=settings.shutdown_timeout)
-    server = Server(config, state, settings.drain_seconds)
+    server = Server(uvicorn_config(app, settings), state, settings.drain_seconds)
     fatal: list[str] = []
 
     def on_fatal(reason: str) -> None:
@@ -113,6 +111,20 @@ def serve_one(settings: Settings, version: Version, load: Loader = load_recommen
         signal.signal(signal.SIGHUP, previous)
     if fatal:
         raise ArtifactError(f"model failed to load: {fatal[0]}")
+
+
+def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:
+    """uvicorn's configuration of `app`: the HTTP protocol sheds an overloaded /recommend
+    itself (service/shedding.py). No limit_concurrency: uvicorn's own limit answers every
+    route, probes included, with a plain-text 503 that no metric counts. The accept backlog
+    stays uvicorn's 2048, above the connection counts the load benchmark opens at once, so a
+    burst of new connections is answered rather than left waiting for a SYN retry."""
+    protocol = shedding.protocol(app.state.admission, app.state.recsys.metrics,
+                                 close=settings.shed_connection == "close")
+    return uvicorn.Config(app, **{"host": settings.host, "port": settings.port, "log_level": settings.log_level,
+                                  "log_config": logging_config(settings.log_level, settings.log_format),
+                                  "access_log": False, "timeout_graceful_shutdown": settings.shutdown_timeout,
+                                  "http": protocol, **overrides})
 
 
 def _worker(settings: Settings, version: Version, sock: socket.socket, supervisor: Connection) -> None:

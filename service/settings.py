@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     max_queue: int = Field(32, ge=0, le=100_000, description="requests waiting for a slot before a 503")
     # Longest wait in the queue (seconds) before a 503: the bound on queueing latency.
     queue_timeout: float = Field(1.0, gt=0, le=60, description="seconds a request may wait for a slot")
+    # A 503 for an overloaded /recommend, answered in the HTTP protocol before any parsing of
+    # the body: keep-alive lets the client retry on the same connection; close makes every
+    # retry pay a new connection, which slows clients that ignore Retry-After but costs the
+    # service an accept per refusal (docs/PERFORMANCE.md measures both).
+    shed_connection: Literal["keep-alive", "close"] = Field(
+        "keep-alive", description="after an overloaded 503: keep the connection open or close it")
 
     # Hostile input. Largest request body (bytes), checked before parsing: a request is a few
     # hundred bytes, and a large limit only lets a client make the service parse megabytes.

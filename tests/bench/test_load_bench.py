@@ -61,3 +61,41 @@ def test_end_to_end_on_the_seed_model(seed_artifacts, tmp_path):
     assert set(rows) == {(c, n) for c in ("unbatched", "batched") for n in (1, 4)}
     for cells in rows.values():
         assert float(cells[2].replace(",", "")) > 0 and int(cells[6]) == 0  # requests served, no errors
+
+
+OVERLOAD_OUTPUT = WRK_OUTPUT.replace("     99%   91.43ms\n", "     99%    1.68s \n") + "STATUS ok=9000 shed=3680 other=8\n"
+
+
+def test_overload_output_is_parsed(monkeypatch, tmp_path):
+    class Done:
+        stdout = OVERLOAD_OUTPUT
+
+    monkeypatch.setattr(load_bench.subprocess, "run", lambda *a, **kw: Done())
+    r = load_bench.wrk_overload("http://x/recommend", 2000, 10, tmp_path / "s.lua", 10, 20, 0, honour=False)
+    assert r["p99"] == 1680.0  # wrk pads a seconds figure with a space
+    assert r["ok_rps"] == pytest.approx(9000 / 14.05) and r["shed_rps"] == pytest.approx(3680 / 14.05)
+    assert (r["other"], r["socket_errors"]) == (8, 3)
+
+
+def overload_row(mode, c, ok_rps, shed_p99, other=0):
+    return {"mode": mode, "connections": c, "ok_rps": ok_rps, "shed_rps": 5000.0, "other": other, "socket_errors": 0,
+            "p99": 40.0, "load": 1.0, "cpu_s": 12.5, "probe": {200: {"n": 100, "p50": 5.0, "p99": 9.0},
+                                                 503: {"n": 90, "p50": 2.0, "p99": shed_p99}}}
+
+
+def test_overload_report_ratios_and_target():
+    rows = [overload_row("keep-alive", 64, 1000, 1.0), overload_row("keep-alive", 2000, 650, 20.0),
+            overload_row("close", 64, 1000, 1.0), overload_row("close", 2000, 800, 60.0)]
+    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "max_in_flight": 64, "max_queue": 32}
+    text = load_bench.report_overload(rows, Args(), info, load_bench.OVERLOAD_MODES)
+    assert "| keep-alive | 2,000 | 650 | 0.65 | 5,000 | 0 | 40.0 | 2.0 / 20.0 (90) | 5.0 / 9.0 (100) | 12.5 | 1.00 |" in text
+    assert "`keep-alive`, 2,000 connections: 0.65× the 64-connection goodput, probe 503 p99 20.0 ms" in text
+    assert text.count("**not met**") == 2  # keep-alive below 0.7×, close's 503 p99 over 50 ms
+
+
+def test_cpu_seconds_of_this_process_grow_with_work():
+    import os
+
+    before = load_bench.cpu_seconds(os.getpid())
+    sum(i * i for i in range(3_000_000))
+    assert load_bench.cpu_seconds(os.getpid()) > before

@@ -84,13 +84,18 @@ def start_serve(artifacts: Path, *args: str, **env: str) -> ServeProcess:
 
 
 @contextmanager
-def in_process(app):
-    """Serve `app` with a real uvicorn server in a thread on a free loopback port; yield its base URL."""
+def in_process(app, settings=None):
+    """Serve `app` with a real uvicorn server in a thread on a free loopback port; yield its base URL.
+    With `settings`, uvicorn is configured as `recsys serve` configures it (early shedding included)."""
     import uvicorn
 
+    from recsys.service.server import uvicorn_config
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
+    where = {"host": "127.0.0.1", "port": port, "log_level": "warning", "access_log": False}
+    config = uvicorn.Config(app, **where) if settings is None else uvicorn_config(app, settings, log_config=None,
+                                                                                    **where)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
