@@ -43,6 +43,28 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    """A number > 0 (learning rates): the rule is checked here, before TensorFlow loads."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """A number >= 0 (loss weights, where 0 turns a loss off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
 def cmd_simulate(args) -> None:
     from recsys.model.data.simulate import simulate
 
@@ -86,6 +108,28 @@ def cmd_evaluate(args) -> None:
 
     print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
                               max_users=args.max_users, baselines=not args.no_baselines), indent=2))
+
+
+def cmd_recommend(args) -> None:
+    from recsys.artifacts.version import Version
+    from recsys.service import batch
+    from recsys.service.domain import Objective
+    from recsys.service.recommender import Recommender
+    from recsys.service.settings import Settings
+
+    out = Path(args.out)
+    batch.check_output(out)  # before minutes of work
+    settings = Settings(artifacts=args.artifacts, version=args.version)
+    version = Version.open(settings.artifacts, settings.version, need_index=True)  # as `recsys serve` does
+    rec = Recommender(version, settings)
+    users = rec.users.ids if args.all_users else batch.read_users(Path(args.users))
+    result = batch.recommend_users(rec, users, args.k, Objective(args.objective), args.exclude_seen)
+    if result.unknown:
+        shown = ", ".join(repr(u) for u in result.unknown[:5]) + (", ..." if len(result.unknown) > 5 else "")
+        print(f"recommend: {len(result.unknown):,} unknown user(s) skipped: {shown}", file=sys.stderr)
+    batch.write(result.table, out)
+    print(json.dumps({"out": str(out), "version": rec.version, "users": result.users,
+                      "unknown_users": len(result.unknown), "rows": len(result.table)}))
 
 
 def cmd_report(args) -> None:
@@ -132,9 +176,19 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
                        help=f"{field.description} (env {env_name(name)}; default {shown_default(name)})")
 
 
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("recsys")
+    except PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "unknown (not installed)"
+
+
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line; with `command`, only that subcommand gets its module-derived options."""
     p = argparse.ArgumentParser(prog="recsys", description="Two-tower CTR/CVR retrieval: offline jobs and the service.")
+    p.add_argument("--version", action="version", version=f"recsys {_package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write a simulated data set in the dataset contract")
@@ -186,13 +240,13 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                             "reordering heads, masked CVR loss, early stopping (the flags below override either)")
         s.add_argument("--epochs", type=_positive)
         s.add_argument("--batch-size", type=_positive)
-        s.add_argument("--learning-rate", type=float)
+        s.add_argument("--learning-rate", type=_positive_float)
         s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
         s.add_argument("--cvr-loss", choices=CVR_LOSSES,
                        help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
         s.add_argument("--head-inputs", choices=HEAD_INPUTS,
                        help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v")
-        s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
+        s.add_argument("--retrieval-weight", type=_non_negative_float, help="weight of the in-batch softmax loss; 0 turns it off")
         s.add_argument("--distributed", action="store_true",
                        help="one worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG; run the same "
                             "command on every worker; only worker 0 writes the version")
@@ -229,6 +283,26 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--movielens", help="a MovieLens directory (ratings.csv, movies.csv), e.g. ml-latest-small")
     s.add_argument("--work", help="directory for the generated data and models (default: a temporary one)")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("recommend", help="top-k lists for many users into one Parquet or CSV file "
+                                         "(the service's code path)",
+                       description="Writes columns user_id, rank (from 1), item_id, score, p_click, p_conversion, "
+                                   "similarity; the same answers POST /recommend gives, from the version the service "
+                                   "would load. Users the model does not know are skipped and counted on stderr.")
+    s.add_argument("--artifacts", required=True, help="artifact root")
+    s.add_argument("--version", help="default: the one ARTIFACTS/current names, else the newest with an index")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", help="CSV or Parquet file with a user_id column")
+    who.add_argument("--all-users", action="store_true", help="every user in the model's feature store")
+    s.add_argument("--k", type=_positive, required=True, help="items per user")
+    if command in (None, "recommend"):  # the request domain owns the objectives
+        from recsys.service.domain import Objective
+
+        s.add_argument("--objective", choices=[o.value for o in Objective], default="ctcvr",
+                       help="what ranks the items (default: %(default)s, as the service)")
+    s.add_argument("--exclude-seen", action="store_true", help="drop items each user interacted with in training")
+    s.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    s.set_defaults(func=cmd_recommend)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     if command in (None, "serve"):
