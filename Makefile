@@ -9,15 +9,23 @@ PORT ?= 8000
 
 MOVIELENS ?= ../shared/data/ml-latest-small
 
-.PHONY: install run lint test test-fast quality clean
+.PHONY: install dev run lint test test-fast quality clean
 
+# What serving and the offline jobs need, no test tools.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# The test and lint tools on top (pytest, ruff, schemathesis, ...).
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed
+
+dev: $(VENV)/.installed-dev
 
 # Simulate the article's data, train and index it when missing, then serve.
 run: install
@@ -28,7 +36,7 @@ run: install
 	$(BIN)/recsys serve --artifacts $(ARTIFACTS) --host $(HOST) --port $(PORT)
 
 # Ruff (rules in pyproject.toml) and the import layers (tests/test_layers.py): seconds, so first.
-lint: install
+lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 
@@ -44,7 +52,7 @@ test-fast: lint
 	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; fi; exit $$rc
 
 # Regenerates docs/QUALITY.md (and docs/quality/*.png); MovieLens is used when present.
-quality: install
+quality: dev
 	$(BIN)/python -m pip install --quiet -e '.[dev,report]'
 	$(BIN)/recsys report --out docs $$(test -d $(MOVIELENS) && echo --movielens $(MOVIELENS))
 
@@ -56,13 +64,13 @@ bench: bench-index bench-train bench-load bench-index-trained
 # throughput, recall@100; rewrites its own section of docs/PERFORMANCE.md. Takes minutes.
 # BENCH_INDEX_ARGS adds flags, e.g. --embeddings var/artifacts/VERSION to use a model's items.
 .PHONY: bench-index
-bench-index: install
+bench-index: dev
 	$(BIN)/python -m bench.index_bench --sizes 100000,1000000 --out docs/PERFORMANCE.md $(BENCH_INDEX_ARGS)
 
 # Training throughput at 1M users x 1M items x 10M exposures: the project's loop against a
 # plain keras fit; rewrites its own section of docs/PERFORMANCE.md. Takes ~8 minutes.
 .PHONY: bench-train
-bench-train: install
+bench-train: dev
 	$(BIN)/python -m bench.train_bench --out docs/PERFORMANCE.md
 
 clean:
@@ -73,7 +81,7 @@ clean:
 # without micro-batching; rewrites its own section of docs/PERFORMANCE.md. ~10 minutes the
 # first time, ~3 after. wrk comes from Debian (installed here when missing and run as root).
 .PHONY: bench-load
-bench-load: install
+bench-load: dev
 	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
 	  || { echo "bench-load needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
@@ -89,7 +97,7 @@ bench-overload: install
 # The index formats at 1M items on the load benchmark's trained model: its item embeddings,
 # queried with its users' embeddings; a section of its own. Needs bench-load's model.
 .PHONY: bench-index-trained
-bench-index-trained: install
+bench-index-trained: dev
 	version=$$(ls -1d var/bench/load/artifacts/2*/ 2>/dev/null | sort | tail -n 1); \
 	  test -n "$$version" || { echo "run make bench-load first (it trains the model)" >&2; exit 1; }; \
 	  $(BIN)/python -m bench.index_bench --sizes 1000000 --formats flat,hnsw,ivf --embeddings $${version%/} \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
@@ -28,22 +29,36 @@ def recall_ndcg_at_k(ranked: np.ndarray, positives: list[set], ks: list[int]) ->
     """ranked (U, >= max(ks)) item ids best first; positives[u] = held-out items of user u.
 
     recall@K = |top-K ∩ positives| / |positives|, NDCG@K with binary gains; both averaged
-    over users that have at least one positive.
+    over users that have at least one positive. One (U, K) hit matrix, no loop over users.
     """
-    out = {}
-    users = [u for u, pos in enumerate(positives) if pos]
+    ranked = np.asarray(ranked)
+    users = np.array([u for u, pos in enumerate(positives) if pos], dtype=np.int64)
+    if not len(users):
+        return {m: None for k in ks for m in (f"recall@{k}", f"ndcg@{k}")}
+    width = min(max(ks), ranked.shape[1])
+    hits = _hits(ranked[users, :width], [positives[u] for u in users])   # (U', width)
+    n_pos = np.array([len(positives[u]) for u in users])
     discounts = 1.0 / np.log2(np.arange(2, max(ks) + 2))
+    ideal_cum = np.cumsum(discounts)                                      # ideal DCG for 1..max(ks) positives
+    out = {}
     for k in ks:
-        recalls, ndcgs = [], []
-        for u in users:
-            pos = positives[u]
-            hits = np.fromiter((item in pos for item in ranked[u, :k]), dtype=bool, count=min(k, ranked.shape[1]))
-            recalls.append(hits.sum() / len(pos))
-            ideal = discounts[: min(len(pos), k)].sum()
-            ndcgs.append((discounts[: hits.size][hits]).sum() / ideal)
-        out[f"recall@{k}"] = float(np.mean(recalls)) if users else None
-        out[f"ndcg@{k}"] = float(np.mean(ndcgs)) if users else None
+        h = hits[:, :k]
+        out[f"recall@{k}"] = float(np.mean(h.sum(axis=1) / n_pos))
+        ideal = ideal_cum[np.minimum(n_pos, k) - 1]
+        out[f"ndcg@{k}"] = float(np.mean((h * discounts[:h.shape[1]]).sum(axis=1) / ideal))
     return out
+
+
+def _hits(ranked: np.ndarray, positives: list[set]) -> np.ndarray:
+    """(U, W) bool: ranked[u, j] is one of positives[u]. Ids are coded to integers once, then
+    (user, item) pairs are matched as single int64 keys."""
+    pos_user = np.repeat(np.arange(len(positives)), [len(p) for p in positives])
+    pos_items = np.array([i for p in positives for i in p], dtype=object)
+    codes, uniques = pd.factorize(np.concatenate([pos_items, ranked.ravel().astype(object)]))
+    n_codes = max(len(uniques), 1) + 1  # code -1 (a missing id) becomes 0 after the shift
+    pos_keys = pos_user * n_codes + codes[:len(pos_items)] + 1
+    ranked_keys = np.arange(len(positives))[:, None] * n_codes + codes[len(pos_items):].reshape(ranked.shape) + 1
+    return np.isin(ranked_keys, pos_keys)
 
 
 def ctr_cvr_aucs(click: np.ndarray, conversion: np.ndarray, p_click: np.ndarray,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.artifacts import version as layout
+from recsys.artifacts.progress import Progress
 from recsys.artifacts.version import Version
 from recsys.index import formats, recall
 
@@ -65,10 +66,9 @@ def build_index(artifacts: str | Path, version: str | None = None, kind: str = "
     tower = opened.saved_tower("item")
     start = time.perf_counter()
 
-    def progress(done: int, total: int) -> None:
-        log(f"embedding items: {done:,}/{total:,}")
-
-    vectors = tower.embed(items.rows(np.arange(len(items))), batch_size=batch_size, progress=progress)
+    with Progress(len(items), "embedding items", "items") as bar:
+        vectors = tower.embed(items.rows(np.arange(len(items))), batch_size=batch_size,
+                              progress=lambda done, total: bar.update(done - bar.n))
     kind = formats.choose(kind, len(items))
     log(f"building {kind} index over {len(items):,} x {vectors.shape[1]} vectors")
     index = formats.build(kind, vectors)

@@ -43,6 +43,28 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    """A number > 0 (learning rates): the rule is checked here, before TensorFlow loads."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    """A number >= 0 (loss weights, where 0 turns a loss off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
 def cmd_simulate(args) -> None:
     from recsys.model.data.simulate import simulate
 
@@ -82,10 +104,34 @@ def cmd_build_index(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from recsys.model.evaluation.evaluate import evaluate
+    from recsys.model.evaluation.evaluate import as_table, evaluate, rounded
 
-    print(json.dumps(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
-                              max_users=args.max_users, baselines=not args.no_baselines), indent=2))
+    result = rounded(evaluate(args.artifacts, args.data, version=args.version, ks=args.k, objective=args.objective,
+                              max_users=args.max_users, baselines=not args.no_baselines))
+    # JSON for pipes and files (the contract), a table for a person at a terminal
+    print(json.dumps(result, indent=2) if args.json or not sys.stdout.isatty() else as_table(result))
+
+
+def cmd_recommend(args) -> None:
+    from recsys.artifacts.version import Version
+    from recsys.service import batch
+    from recsys.service.domain import Objective
+    from recsys.service.recommender import Recommender
+    from recsys.service.settings import Settings
+
+    out = Path(args.out)
+    batch.check_output(out)  # before minutes of work
+    settings = Settings(artifacts=args.artifacts, version=args.version)
+    version = Version.open(settings.artifacts, settings.version, need_index=True)  # as `recsys serve` does
+    rec = Recommender(version, settings)
+    users = rec.users.ids if args.all_users else batch.read_users(Path(args.users))
+    result = batch.recommend_users(rec, users, args.k, Objective(args.objective), args.exclude_seen)
+    if result.unknown:
+        shown = ", ".join(repr(u) for u in result.unknown[:5]) + (", ..." if len(result.unknown) > 5 else "")
+        print(f"recommend: {len(result.unknown):,} unknown user(s) skipped: {shown}", file=sys.stderr)
+    batch.write(result.table, out)
+    print(json.dumps({"out": str(out), "version": rec.version, "users": result.users,
+                      "unknown_users": len(result.unknown), "rows": len(result.table)}))
 
 
 def cmd_report(args) -> None:
@@ -132,9 +178,19 @@ def add_settings_flags(p: argparse.ArgumentParser) -> None:
                        help=f"{field.description} (env {env_name(name)}; default {shown_default(name)})")
 
 
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("recsys")
+    except PackageNotFoundError:  # a checkout on sys.path, not installed
+        return "unknown (not installed)"
+
+
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line; with `command`, only that subcommand gets its module-derived options."""
     p = argparse.ArgumentParser(prog="recsys", description="Two-tower CTR/CVR retrieval: offline jobs and the service.")
+    p.add_argument("--version", action="version", version=f"recsys {_package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("simulate", help="write a simulated data set in the dataset contract")
@@ -144,15 +200,15 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
 
         s.add_argument("--profile", choices=PROFILES, default="seed",
                        help="seed: the article's data, exactly; realistic: a planted world with known truth "
-                            "(also writes truth.parquet, world.npz)")
+                            "(also writes truth.parquet, world.npz); default seed")
         s.add_argument("--out", required=True, help="output dataset directory")
         s.add_argument("--users", type=_positive, help="default: seed 100, realistic 20000")
         s.add_argument("--items", type=_positive, help="default: seed 200, realistic 5000")
         s.add_argument("--interactions", type=_positive, help="exposures; default: seed 1000, realistic 500000")
         s.add_argument("--seed", type=int, help="default: seed 42, realistic 0")
-        s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id")
+        s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id (default none)")
         s.add_argument("--format", choices=FORMATS, default="auto",
-                       help="auto: Parquet above 1M interactions, CSV below")
+                       help="auto: Parquet above 1M interactions, CSV below (default auto)")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("convert", help="convert a public data set into the dataset contract")
@@ -169,59 +225,77 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         s.add_argument("--negatives", type=int, default=4, help="non-click exposures sampled per rating (default 4)")
         s.add_argument("--sampling", choices=SAMPLING, default="uniform",
                        help="how negatives are drawn from the user's unrated movies (default uniform)")
-        s.add_argument("--seed", type=int, default=0)
+        s.add_argument("--seed", type=int, default=0, help="seeds the negative sampling (default 0)")
         s.add_argument("--format", choices=FORMATS, default="auto",
-                       help="auto: Parquet above 1M interactions, CSV below")
+                       help="auto: Parquet above 1M interactions, CSV below (default auto)")
     s.set_defaults(func=cmd_convert)
 
     s = sub.add_parser("train", help="train the two towers and heads; write a new artifact version")
     if command in (None, "train"):  # the choices come from modules this command loads anyway
         from recsys.artifacts.heads import INPUTS as HEAD_INPUTS
-        from recsys.model.training.config import CVR_LOSSES, PRESETS
+        from recsys.model.training.config import CVR_LOSSES, PRESETS, TrainConfig
 
         s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
         s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
         s.add_argument("--preset", choices=list(PRESETS), default="default",
                        help="article: the blog article's model, as it was; default: retrieval loss, "
                             "reordering heads, masked CVR loss, early stopping (the flags below override either)")
-        s.add_argument("--epochs", type=_positive)
-        s.add_argument("--batch-size", type=_positive)
-        s.add_argument("--learning-rate", type=float)
+        def preset_default(field: str) -> str:
+            """`preset default: default X, article Y`, read from the presets themselves."""
+            from dataclasses import fields
+
+            base = {f.name: f.default for f in fields(TrainConfig)}
+            shown = {name: {**base, **values}[field] for name, values in PRESETS.items()}
+            return "preset default: " + ", ".join(f"{name} {value:g}" if isinstance(value, float)
+                                                  else f"{name} {value}" for name, value in shown.items())
+
+        s.add_argument("--epochs", type=_positive,
+                       help=f"most epochs (the default preset stops early); {preset_default('epochs')}")
+        s.add_argument("--batch-size", type=_positive, help=f"exposures per step; {preset_default('batch_size')}")
+        s.add_argument("--learning-rate", type=_positive_float,
+                       help=f"Adam's learning rate (dense weights; also the embedding tables under adam); "
+                            f"{preset_default('learning_rate')}")
         s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
         s.add_argument("--cvr-loss", choices=CVR_LOSSES,
-                       help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures")
+                       help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures; "
+                            f"{preset_default('cvr_loss')}")
         s.add_argument("--head-inputs", choices=HEAD_INPUTS,
-                       help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v")
-        s.add_argument("--retrieval-weight", type=float, help="weight of the in-batch softmax loss; 0 turns it off")
+                       help="dot: heads see u·v only (the article); dot+product: also u⊙v; full: also u and v; "
+                            f"{preset_default('head_inputs')}")
+        s.add_argument("--retrieval-weight", type=_non_negative_float,
+                       help=f"weight of the in-batch softmax loss; 0 turns it off; {preset_default('retrieval_weight')}")
         s.add_argument("--distributed", action="store_true",
                        help="one worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG; run the same "
                             "command on every worker; only worker 0 writes the version")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")
-    s.add_argument("--artifacts", required=True)
+    s.add_argument("--artifacts", required=True, help="artifact root")
     s.add_argument("--version", help="default: newest complete version")
     if command in (None, "build-index"):
         from recsys.index import formats  # FAISS: imported only by the commands that use it
 
         s.add_argument("--index", choices=formats.KINDS, default="auto",
-                       help="auto: exact flat up to 100k items, IVF above")
+                       help="auto: exact flat up to 100k items, IVF above (default auto)")
     s.set_defaults(func=cmd_build_index)
 
-    s = sub.add_parser("evaluate", help="held-out AUCs and recall/NDCG@K, printed as JSON")
+    s = sub.add_parser("evaluate", help="held-out AUCs and recall/NDCG@K against baselines: a table on a "
+                                        "terminal, JSON otherwise (--json)")
     if command in (None, "evaluate"):  # the choices come from modules this command loads anyway
         from recsys.model.evaluation.evaluate import OBJECTIVES
 
-        s.add_argument("--artifacts", required=True)
-        s.add_argument("--data", required=True)
+        s.add_argument("--artifacts", required=True, help="artifact root")
+        s.add_argument("--data", required=True, help="dataset directory (the training data for its held-out split)")
         s.add_argument("--version", help="default: newest complete version")
-        s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs, e.g. 10,50,100")
+        s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs (default 10,50,100)")
         s.add_argument("--objective", choices=OBJECTIVES, default="ctcvr",
                        help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service)")
         s.add_argument("--max-users", type=_positive, default=2000,
-                       help="rank the catalogue for at most this many users (a fixed random sample)")
+                       help="rank the catalogue for at most this many users, a fixed random sample (default 2000)")
         s.add_argument("--no-baselines", action="store_true",
                        help="skip the baselines (popularity, random; oracle and bayes on simulated data)")
+        s.add_argument("--json", action="store_true",
+                       help="print JSON even on a terminal (it always is when stdout is a pipe or file)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("report", help="train and evaluate on the benchmark data sets; write docs/QUALITY.md")
@@ -229,6 +303,26 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--movielens", help="a MovieLens directory (ratings.csv, movies.csv), e.g. ml-latest-small")
     s.add_argument("--work", help="directory for the generated data and models (default: a temporary one)")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("recommend", help="top-k lists for many users into one Parquet or CSV file "
+                                         "(the service's code path)",
+                       description="Writes columns user_id, rank (from 1), item_id, score, p_click, p_conversion, "
+                                   "similarity; the same answers POST /recommend gives, from the version the service "
+                                   "would load. Users the model does not know are skipped and counted on stderr.")
+    s.add_argument("--artifacts", required=True, help="artifact root")
+    s.add_argument("--version", help="default: the one ARTIFACTS/current names, else the newest with an index")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", help="CSV or Parquet file with a user_id column")
+    who.add_argument("--all-users", action="store_true", help="every user in the model's feature store")
+    s.add_argument("--k", type=_positive, required=True, help="items per user")
+    if command in (None, "recommend"):  # the request domain owns the objectives
+        from recsys.service.domain import Objective
+
+        s.add_argument("--objective", choices=[o.value for o in Objective], default="ctcvr",
+                       help="what ranks the items (default: %(default)s, as the service)")
+    s.add_argument("--exclude-seen", action="store_true", help="drop items each user interacted with in training")
+    s.add_argument("--out", required=True, help="output file, .parquet or .csv")
+    s.set_defaults(func=cmd_recommend)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     if command in (None, "serve"):

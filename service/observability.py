@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from contextvars import ContextVar
@@ -91,9 +92,37 @@ class JsonFormatter(logging.Formatter):
 JsonFormatter.converter = time.gmtime
 
 
-def logging_config(level: str = "info", fmt: str = "json") -> dict:
+class TextFormatter(logging.Formatter):
+    """One readable line: time, level, message; access lines add latency and request id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname.lower():<7} {record.getMessage()}"
+        if hasattr(record, "latency_ms"):
+            line += f"  {record.latency_ms:.1f} ms  id {record.request_id}"
+            if hasattr(record, "user_id"):
+                line += f"  user {record.user_id}"
+        else:
+            ctx = request_context.get()
+            if ctx and "request_id" in ctx:
+                line += f"  id {ctx['request_id']}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def resolve_format(fmt: str) -> str:
+    """`auto` -> text when stderr is a terminal, json otherwise."""
+    if fmt != "auto":
+        return fmt
+    try:
+        return "text" if sys.stderr.isatty() else "json"
+    except (AttributeError, ValueError):
+        return "json"
+
+
+def logging_config(level: str = "info", fmt: str = "auto") -> dict:
     """A dictConfig for uvicorn's and the service's loggers (uvicorn's own access log is off)."""
-    formatter = {"()": JsonFormatter} if fmt == "json" else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    formatter = {"()": JsonFormatter} if resolve_format(fmt) == "json" else {"()": TextFormatter}
     level = level.upper()
     return {
         "version": 1,

@@ -87,6 +87,13 @@ def serve(settings: Settings, load: Loader = load_recommender) -> None:
         serve_one(settings, version, load)
 
 
+def listening(settings: Settings, version: str, items: int) -> str:
+    """The one line a person looks for: where the service answers, and what it serves."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return (f"recsys: serving http://{host}:{settings.port} (model {version}, {items:,} items) "
+            f"— docs at /docs, page at /")
+
+
 def serve_one(settings: Settings, version: Version, load: Loader = load_recommender,
               sock: socket.socket | None = None, supervisor: Connection | None = None) -> None:
     """One server process over the opened `version` (reloads open afresh); on `sock` when given
@@ -102,6 +109,8 @@ def serve_one(settings: Settings, version: Version, load: Loader = load_recommen
         server.should_exit = True
 
     state.on_fatal = on_fatal
+    if supervisor is None:  # a worker's supervisor speaks for all of them
+        state.on_first_load = lambda rec: log.info(listening(settings, rec.version, rec.item_count))
     if supervisor is not None:
         state.after_admin_reload = lambda: supervisor.send("reload-others")
     previous = signal.signal(signal.SIGHUP, lambda *_: state.reload_in_background())

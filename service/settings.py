@@ -54,9 +54,11 @@ class Settings(BaseSettings):
     # keeps only problems, for hot paths where log volume costs.
     log_level: Literal["critical", "error", "warning", "info", "debug"] = Field("info", description="log level")
     # json: one JSON object per line (request id, route, status, latency, user id), for log
-    # pipelines; text: plain lines for a terminal.
-    log_format: Literal["json", "text"] = Field(
-        "json", description="JSON lines with request ids, or plain text")
+    # pipelines; text: one readable line per request (status, latency, request id) for a
+    # person; auto: text when stderr is a terminal, JSON otherwise, so a container or a
+    # redirected log gets JSON without asking and a terminal is not flooded with it.
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="auto: text on a terminal, JSON lines otherwise; json; text")
 
     # Micro-batching (service/batcher.py): concurrent requests share one user-tower call, one
     # index search and one heads call. Largest batch: bigger batches amortise more per-call

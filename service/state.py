@@ -48,6 +48,7 @@ class State:
         self.draining = False              # set on SIGTERM / shutdown: /readyz answers 503
         self.on_fatal: Callable[[str], None] | None = None  # called when the first load fails
         self.after_admin_reload: Callable[[], None] | None = None  # a worker tells its supervisor
+        self.on_first_load: Callable[[Recommender], None] | None = None  # says where the service listens
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -95,6 +96,8 @@ class State:
         self.metrics.serving(rec.version)
         log.info("serving model version %s (%d items)%s", rec.version, rec.item_count,
                  f", was {old.version}" if old is not None else "")
+        if old is None and self.on_first_load is not None:
+            self.on_first_load(rec)
         return {"status": "reloaded", "model_version": rec.version,
                 "previous_version": old.version if old is not None else None}
 

@@ -100,3 +100,63 @@ def test_an_error_after_tensorflow_loaded_is_still_one_line(seed_data, tmp_path)
                           cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 2 and proc.stdout == "True\n"  # the failing command had loaded TensorFlow
     assert proc.stderr == f"recsys: error: {data / 'interactions.csv'}: 1 row(s) have a conversion without a click\n"
+
+
+@pytest.mark.parametrize(("flag", "value", "rule"), [
+    ("--learning-rate", "-0.1", "must be greater than 0"), ("--learning-rate", "0", "must be greater than 0"),
+    ("--retrieval-weight", "-1", "must be 0 or more"), ("--epochs", "0", "expected a positive integer"),
+])
+def test_range_checks_fail_before_tensorflow_loads(flag, value, rule):
+    code = ("import sys\nfrom recsys.cli import main\n"
+            f"try:\n    main(['train', '--data', 'x', '--out', 'y', {flag!r}, {value!r}])\n"
+            "except SystemExit as e:\n    assert e.code == 2, e.code\n"
+            "print('tensorflow' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[-1] == "False"
+    assert f"argument {flag}: {rule}, got '{value}'" in lines[-2]
+
+
+def test_version_prints_the_package_version():
+    from importlib.metadata import version
+
+    assert recsys("--version").stdout.strip() == f"recsys {version('recsys')}"
+
+
+@pytest.mark.parametrize("command", [["simulate"], ["convert", "movielens"], ["train"], ["build-index"],
+                                     ["evaluate"], ["recommend"], ["serve"], ["report"]])
+def test_every_subcommand_help_says_what_it_does_and_its_defaults(command):
+    from recsys.cli import parser
+
+    help_text = " ".join(recsys(*command, "--help").stdout.split())
+    p = parser(command[0])
+    sub = p._subparsers._group_actions[0].choices[command[0]]
+    if len(command) > 1:
+        sub = sub._subparsers._group_actions[0].choices[command[1]]
+    for action in sub._actions:
+        if action.option_strings and action.help is not None and action.default not in (None, False) \
+                and action.dest != "help":
+            assert "default" in (action.help or ""), f"{command} {action.option_strings} hides its default"
+    if command == ["train"]:
+        assert "preset default: article 10, default 20" in help_text
+
+
+def test_evaluate_json_is_rounded_and_says_where_metrics_mislead(seed_artifacts, seed_data):
+    out = json.loads(recsys("evaluate", "--artifacts", str(seed_artifacts), "--data", str(seed_data)).stdout)
+
+    def floats(value):
+        if isinstance(value, float):
+            yield value
+        elif isinstance(value, dict):
+            for v in value.values():
+                yield from floats(v)
+
+    assert all(round(x, 4) == x for x in floats(out))
+    assert out["notes"] and any("AUC" in n for n in out["notes"])
+
+
+def test_manifest_training_time_is_the_whole_command(seed_artifacts):
+    training = layout.read_manifest(layout.resolve(seed_artifacts))["training"]
+    assert training["seconds"] > training["fit_seconds"] > 0
+    assert set(training["optimizer"]) == {"embedding_tables", "dense_weights"}

@@ -39,7 +39,6 @@ beyond a chunk of users.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts.heads import sigmoid
+from recsys.artifacts.progress import Progress
 
 DIM = 16
 N_CATEGORIES = 24
@@ -286,7 +286,7 @@ def exposures(world: World, n: int, seed: int = 0, progress: bool = True) -> tup
     out = {k: np.empty(n, t) for k, t in (("u", np.int64), ("i", np.int64), ("click", np.int8),
                                            ("would", np.int8), ("pc", np.float32), ("pv", np.float32))}
     n_chunks = -(-n // CHUNK)
-    started, last = time.monotonic(), time.monotonic()
+    bar = Progress(n, "simulate: exposures", "rows") if progress and n_chunks > 1 else None
     for c in range(n_chunks):
         s, e = c * CHUNK, min(n, (c + 1) * CHUNK)
         m = e - s
@@ -304,9 +304,10 @@ def exposures(world: World, n: int, seed: int = 0, progress: bool = True) -> tup
         out["u"][s:e], out["i"][s:e], out["pc"][s:e], out["pv"][s:e] = u, i, pc, pv
         out["click"][s:e] = g.random(m) < pc
         out["would"][s:e] = g.random(m) < pv
-        if progress and (time.monotonic() - last > 5 or c == n_chunks - 1) and n_chunks > 1:
-            last = time.monotonic()
-            log(f"exposures {e:,}/{n:,} ({time.monotonic() - started:.0f}s)")
+        if bar is not None:
+            bar.update(m)
+    if bar is not None:
+        bar.close()
     interactions = pd.DataFrame({
         "user_id": out["u"] + 1, "item_id": out["i"] + 1, "click": out["click"],
         "conversion": out["click"] * out["would"],

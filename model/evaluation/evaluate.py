@@ -32,6 +32,7 @@ import pandas as pd
 
 from recsys.artifacts.feature_store import FeatureStore, to_columns
 from recsys.artifacts.metrics import auc, ctr_cvr_aucs, recall_at_k, recall_ndcg_at_k
+from recsys.artifacts.progress import Progress
 from recsys.artifacts.version import Version
 from recsys.model.data.dataset import load_dataset, split
 from recsys.model.data.world import World
@@ -168,24 +169,31 @@ def _pointwise_metrics(p_click, p_conv, rows: pd.DataFrame, truth_rows: pd.DataF
 
 
 def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks, objective,
-                     world=None, true_k: int = 50, batch: int = 128) -> dict:
+                     world=None, true_k: int = 50, batch: int = 128, name: str = "model") -> dict:
     kmax = max(ks)
     objectives = [objective] + (["ctr"] if world is not None and objective != "ctr" else [])
     ranked, true_ndcg = [], {obj: 0.0 for obj in objectives}
-    for start in range(0, len(users), batch):
-        chunk = users[start:start + batch]
-        gains = true_scores(world, chunk, catalogue.ids, "ctcvr") if world is not None else None
-        for obj in objectives:
-            scores = scorer.rank(chunk, obj).astype(np.float64)
-            for row, user in enumerate(chunk):
-                cols = [catalogue.position[i] for i in seen.get(user, ()) if i in catalogue.position
-                        and i not in positives[user]]
-                scores[row, cols] = -np.inf
-            cols = top_k(scores, max(kmax, true_k))
-            if obj == objective:
-                ranked.append(catalogue.ids[cols[:, :kmax]])
-            if gains is not None:
-                true_ndcg[obj] += ndcg_against_gains(cols, gains, true_k) * len(chunk)
+    # Training items masked out of each user's ranking (held-out positives stay), as column
+    # indices, once per user rather than once per user and objective.
+    masked = {u: np.fromiter((catalogue.position[i] for i in seen.get(u, ())
+                              if i in catalogue.position and i not in positives[u]), dtype=np.int64)
+              for u in users}
+    with Progress(len(users), f"evaluate: ranking the catalogue ({name})", "users") as bar:
+        for start in range(0, len(users), batch):
+            chunk = users[start:start + batch]
+            gains = true_scores(world, chunk, catalogue.ids, "ctcvr") if world is not None else None
+            mask_cols = [masked[u] for u in chunk]
+            mask_rows = np.repeat(np.arange(len(chunk)), [len(c) for c in mask_cols])
+            mask_cols = np.concatenate(mask_cols) if len(chunk) else np.empty(0, np.int64)
+            for obj in objectives:
+                scores = scorer.rank(chunk, obj).astype(np.float64)
+                scores[mask_rows, mask_cols] = -np.inf
+                cols = top_k(scores, max(kmax, true_k))
+                if obj == objective:
+                    ranked.append(catalogue.ids[cols[:, :kmax]])
+                if gains is not None:
+                    true_ndcg[obj] += ndcg_against_gains(cols, gains, true_k) * len(chunk)
+            bar.update(len(chunk))
     ranked = np.concatenate(ranked) if ranked else np.empty((0, kmax), dtype=object)
     out = recall_ndcg_at_k(ranked, [positives[u] for u in users], list(ks))
     if world is not None and len(users):
@@ -258,7 +266,8 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     for name, scorer in scorers.items():
         metrics = _pointwise_metrics(*scorer.pointwise(rows), rows, truth_rows)
         if hasattr(scorer, "rank"):
-            metrics.update(_ranking_metrics(scorer, users, positives, seen, catalogue, ks, objective, world))
+            metrics.update(_ranking_metrics(scorer, users, positives, seen, catalogue, ks, objective, world,
+                                            name=name))
         if isinstance(scorer, BayesScorer):
             metrics.update(scorer.predictor.diagnostics())
         if name == "model":
@@ -266,4 +275,54 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
         else:
             result.setdefault("baselines", {})[name] = metrics
     result["index"] = _ann_recall(opened, scorers["model"], users, ks)
+    result["notes"] = notes(world is not None, test_file.is_file())
     return result
+
+
+def notes(simulated: bool, leave_last_out: bool) -> list[str]:
+    """Where the metrics above mislead, said next to them."""
+    out = ["AUCs compare rows (exposures), not rankings: a model can gain AUC and rank no better."]
+    if simulated:
+        out.append("recall@K and ndcg@K count held-out clicks, which popular items collect most, so they reward "
+                   "popularity; true_ndcg@50 (gains = each item's true pCTCVR) is the ranking metric to trust.")
+    elif not leave_last_out:
+        out.append("recall@K and ndcg@K count held-out clicks of exposures the old system chose, so they favour "
+                   "what it already showed (exposure bias).")
+    return out
+
+
+def rounded(value, places: int = 4):
+    """`value` with every float rounded to `places`: more digits are noise at these sample sizes."""
+    if isinstance(value, float):
+        return round(value, places)
+    if isinstance(value, dict):
+        return {k: rounded(v, places) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(v, places) for v in value]
+    return value
+
+
+def as_table(result: dict) -> str:
+    """The result for a terminal: one row per scorer (model first), one column per metric."""
+    scorers = {"model": {k: v for k, v in result.items() if isinstance(v, float | int) and not isinstance(v, bool)
+                         and k not in ("n_rows", "users_ranked")}}
+    scorers.update(result.get("baselines", {}))
+    metrics = list(dict.fromkeys(k for m in scorers.values() for k, v in m.items()
+                                 if isinstance(v, float | int | None) and not isinstance(v, bool)))
+    cell = lambda v: "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = [f"version {result['version']}: {result['rows']}, {result['n_rows']:,} rows; "
+             f"{result['users_ranked']:,} users ranked by {result['objective']} against {result['ranking_positives']}",
+             ""]
+    name_w = max(len(n) for n in scorers)
+    for metric in metrics:  # metrics down, scorers across: the names are long, the scorers few
+        if not lines[-1]:
+            lines[-1] = " " * (max(len(m) for m in metrics)) + "  " + "  ".join(f"{n:>{max(10, name_w)}}"
+                                                                              for n in scorers)
+        lines.append(f"{metric:<{max(len(m) for m in metrics)}}  "
+                     + "  ".join(f"{cell(m.get(metric)):>{max(10, name_w)}}" for m in scorers.values()))
+    index = result.get("index")
+    if index:
+        lines += ["", f"index ({index['kind']}) against exact search: "
+                  + ", ".join(f"{k} {v:.4f}" for k, v in index.items() if k != "kind")]
+    lines += [""] + [f"note: {n}" for n in result.get("notes", [])]
+    return "\n".join(lines)

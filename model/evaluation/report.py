@@ -162,8 +162,8 @@ def plots(name: str, results: dict, out: Path) -> list[str]:
     for label, r in results.items():
         epochs = [h["epoch"] for h in r["history"]]
         axes[0].plot(epochs, [h["ctr_loss"] + h["cvr_loss"] for h in r["history"]], marker="o", label=label)
-        axes[1].plot(epochs, [h["val_ctr_auc"] for h in r["history"]], marker="o", label=f"{label}: CTR")
-        axes[1].plot(epochs, [h["val_cvr_auc"] for h in r["history"]], marker="x", ls="--", label=f"{label}: CVR")
+        axes[1].plot(epochs, [h["test_ctr_auc"] for h in r["history"]], marker="o", label=f"{label}: CTR")
+        axes[1].plot(epochs, [h["test_cvr_auc"] for h in r["history"]], marker="x", ls="--", label=f"{label}: CVR")
     axes[0].set(title=f"{name}: training loss (CTR + CVR)", xlabel="epoch")
     axes[1].set(title=f"{name}: held-out AUC", xlabel="epoch")
     for ax in axes:

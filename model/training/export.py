@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,9 +33,14 @@ def export_tower(tower: keras.Model, features: tuple[Feature, ...], path: Path) 
 
 def export_version(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingData, config: TrainConfig,
                    optimizer: SparseAdam, history: list[dict], metrics: dict,
-                   say: Callable[[str], None]) -> Path:
-    """Write towers, heads, feature stores, seen pairs and the manifest as a new version; returns its path."""
+                   say: Callable[[str], None], started: float | None = None) -> Path:
+    """Write towers, heads, feature stores, seen pairs and the manifest as a new version; returns its path.
+
+    `started`: the `time.perf_counter()` when the train command began; the manifest's
+    `training.seconds` is the wall time from then to the manifest (data loading, fitting and
+    export included), `training.fit_seconds` the epochs alone."""
     spec, prep = ds.spec, data.prep
+    fit_seconds = round(sum(h["seconds"] for h in history), 3)
     with create_version(out_root) as version:
         say(f"export: {version.path}")
         for name, encoder in (("user", model.user_encoder), ("item", model.item_encoder)):
@@ -53,7 +59,9 @@ def export_version(out_root: str | Path, model: TwoTower, ds: Dataset, data: Tra
             data={"path": str(Path(ds.directory).resolve()), "fingerprint": ds.fingerprint,
                   "users": len(ds.users), "items": len(ds.items), "interactions": len(ds.interactions),
                   "train_rows": data.train_rows, "test_rows": data.test_rows},
-            training={"optimizer": optimizer.description(), "seconds": sum(h["seconds"] for h in history)},
+            training={"optimizer": optimizer.description(),
+                      "seconds": round(time.perf_counter() - started, 3) if started is not None else fit_seconds,
+                      "fit_seconds": fit_seconds},
             metrics=metrics,
             history=history,
         )

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from recsys.artifacts.heads import sigmoid
 from recsys.artifacts.metrics import ctr_cvr_aucs
+from recsys.artifacts.progress import Progress
 from recsys.model.training import multiworker
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.inputs import Rows, TrainingData, gather
@@ -88,38 +89,38 @@ def make_train_step(model: TwoTower, optimizer: SparseAdam, data: TrainingData, 
 
 def fit(model: TwoTower, optimizer: SparseAdam, data: TrainingData, config: TrainConfig,
         cluster: multiworker.Cluster | None, say: Callable[[str], None]) -> list[dict]:
-    """Train `model` in place; returns one row per kept epoch (losses, speed, held-out AUCs)."""
+    """Train `model` in place; returns one row per kept epoch (losses, speed, AUCs on the test split
+    as `test_*`, and the early-stopping loss on the held-back training rows)."""
+    prefix = f"worker {cluster.index}/{cluster.workers}: " if cluster is not None else ""
     train_step = make_train_step(model, optimizer, data, config, cluster)
     predict = make_predict(model, data.users, data.items)
     train_set, val_set, test_set = data.fit, data.validation, data.test
     rng = np.random.default_rng(config.seed)
     history, best = [], None
     for epoch in range(1, config.epochs + 1):
-        start = last_report = time.perf_counter()
-        sums, batches, done = np.zeros(3), 0, 0
-        for batch in train_set.batches(config.batch_size, rng):
-            if cluster is not None:
-                if len(batch["user"]) < config.batch_size:
-                    break  # a short last batch could leave a worker without rows: every worker skips it
-                batch = multiworker.shard(batch, cluster.index, cluster.workers)
-            sums += [float(x) for x in train_step(batch)]
-            batches, done = batches + 1, done + len(batch["user"])
-            if time.perf_counter() - last_report > 10:
-                last_report = time.perf_counter()
-                say(f"epoch {epoch}/{config.epochs}: {done:,}/{len(train_set):,} rows, "
-                    f"{done / (last_report - start):,.0f} ex/s")
+        start = time.perf_counter()
+        sums, batches = np.zeros(3), 0
+        with Progress(len(train_set), f"{prefix}epoch {epoch}/{config.epochs}", "ex") as bar:
+            for batch in train_set.batches(config.batch_size, rng):
+                if cluster is not None:
+                    if len(batch["user"]) < config.batch_size:
+                        break  # a short last batch could leave a worker without rows: every worker skips it
+                    batch = multiworker.shard(batch, cluster.index, cluster.workers)
+                sums += [float(x) for x in train_step(batch)]
+                batches += 1
+                bar.update(len(batch["user"]) * (cluster.workers if cluster is not None else 1))
         seconds = time.perf_counter() - start
         val = held_out_metrics(predict(test_set))
         row = {"epoch": epoch, "ctr_loss": sums[0] / batches, "cvr_loss": sums[1] / batches,
                "retrieval_loss": sums[2] / batches, "seconds": seconds,
-               "examples_per_s": len(train_set) / seconds, **{f"val_{k}": v for k, v in val.items()}}
+               "examples_per_s": len(train_set) / seconds, **{f"test_{k}": v for k, v in val.items()}}
         if len(val_set):
             row["early_stopping_loss"] = validation_loss(predict(val_set))
         history.append(row)
         say(f"epoch {epoch}/{config.epochs}  ctr_loss {row['ctr_loss']:.4f}  cvr_loss {row['cvr_loss']:.4f}  "
-            f"retrieval_loss {row['retrieval_loss']:.4f}  val ctr_auc {_fmt(val['ctr_auc'])}  "
+            f"retrieval_loss {row['retrieval_loss']:.4f}  test-split ctr_auc {_fmt(val['ctr_auc'])}  "
             f"cvr_auc {_fmt(val['cvr_auc'])}  {row['examples_per_s']:,.0f} ex/s"
-            + (f"  early-stopping loss {row['early_stopping_loss']:.4f}" if len(val_set) else ""))
+            + (f"  held-back training rows log loss {row['early_stopping_loss']:.4f}" if len(val_set) else ""))
         if len(val_set):
             if best is None or row["early_stopping_loss"] < best[1]:
                 best = (epoch, row["early_stopping_loss"], [w.numpy() for w in model.weights])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     `distributed`: one of the workers TF_CONFIG names (model/training/multiworker.py); only
     the chief writes the version, the others return None for the path.
     """
+    started = time.perf_counter()  # the manifest's training time is the wait of the whole command
     config = config or make_config("default")
     cluster = multiworker.connect() if distributed else None  # first: collectives are set up at start
     say = _logger(cluster)
@@ -40,12 +42,12 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     model = build_model(ds.spec, data, config)
     optimizer = make_optimizer(model, config)
     history = fit(model, optimizer, data, config, cluster, say)
-    metrics = {k: history[-1][f"val_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
+    metrics = {k: history[-1][f"test_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
     if cluster is None:
-        return export_version(out_root, model, ds, data, config, optimizer, history, metrics, say), metrics
+        return export_version(out_root, model, ds, data, config, optimizer, history, metrics, say, started), metrics
     say(f"weights sha256 {multiworker.fingerprint(model.weights)}")
     try:
-        path = export_version(out_root, model, ds, data, config, optimizer, history, metrics, say) \
+        path = export_version(out_root, model, ds, data, config, optimizer, history, metrics, say, started) \
             if cluster.is_chief else None
     finally:
         multiworker.barrier(cluster)  # the others wait for the chief's export, even a failed one

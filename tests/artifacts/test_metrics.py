@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from recsys.artifacts.metrics import auc, ctr_cvr_aucs, recall_at_k, recall_ndcg_at_k
@@ -42,3 +43,34 @@ def test_the_three_aucs_score_click_on_all_rows_and_conversion_on_clicked_rows()
     assert out["ctr_auc"] == 1.0 and out["cvr_auc"] == 1.0
     assert out["ctcvr_auc"] == auc(conversion, p_click * p_conversion) == 1.0
     assert ctr_cvr_aucs(click, np.zeros(6), p_click, p_conversion)["cvr_auc"] is None
+
+
+def _per_user_loop(ranked, positives, ks):
+    """The per-user reference the vectorised recall/NDCG must equal."""
+    out, users = {}, [u for u, pos in enumerate(positives) if pos]
+    discounts = 1.0 / np.log2(np.arange(2, max(ks) + 2))
+    for k in ks:
+        recalls, ndcgs = [], []
+        for u in users:
+            pos = positives[u]
+            hits = np.fromiter((item in pos for item in ranked[u, :k]), dtype=bool, count=min(k, ranked.shape[1]))
+            recalls.append(hits.sum() / len(pos))
+            ndcgs.append(discounts[: hits.size][hits].sum() / discounts[: min(len(pos), k)].sum())
+        out[f"recall@{k}"] = float(np.mean(recalls)) if users else None
+        out[f"ndcg@{k}"] = float(np.mean(ndcgs)) if users else None
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_vectorised_ranking_metrics_equal_the_per_user_loop(seed):
+    rng = np.random.default_rng(seed)
+    n_users, n_items, width = 300, 60, 25
+    catalogue = np.array([f"i{j}" for j in range(n_items)], dtype=object)
+    ranked = np.stack([rng.permutation(catalogue)[:width] for _ in range(n_users)])
+    positives = [set(rng.choice(catalogue, rng.integers(0, 12), replace=False)) for _ in range(n_users)]
+    ks = [1, 5, 10, 25, 40]  # 40 > width: a cut-off deeper than the ranking
+    got, want = recall_ndcg_at_k(ranked, positives, ks), _per_user_loop(ranked, positives, ks)
+    assert got.keys() == want.keys()
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-12), key
+    assert recall_ndcg_at_k(ranked, [set()] * n_users, ks) == _per_user_loop(ranked, [set()] * n_users, ks)
