@@ -150,12 +150,16 @@ apt_install() {
     log "installing ${missing[*]} (apt-get)"
     local policy=/usr/sbin/policy-rc.d made_policy=0
     if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; made_policy=1; fi
-    [ -n "${APT_UPDATED:-}" ] || { apt-get update -q >/dev/null; APT_UPDATED=1; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+    [ -n "${APT_UPDATED:-}" ] || { apt-get update -q >/dev/null 2>"$WORK/apt.err" || { cat "$WORK/apt.err"; fail "apt-get update"; }
+                                   APT_UPDATED=1; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>"$WORK/apt.err" \
+        || { cat "$WORK/apt.err"; fail "apt-get install ${missing[*]}"; }
     [ "$made_policy" = 1 ] && rm -f "$policy"
     return 0
 }
 
+# The whole run is one function, read before it starts: editing this file meanwhile is safe.
+main() {
 # ---- 1. engine ----------------------------------------------------------------------------------
 step "engine"
 if docker info >/dev/null 2>&1; then
@@ -353,3 +357,6 @@ compose -f docker/compose.replicas.yaml down -v --remove-orphans > "$WORK/down.l
 COMPOSE_UP=0
 docker volume ls -q | grep -q "^${PROJECT}_artifacts$" && fail "the artifacts volume is still there"
 log "down in $(took) s"
+}
+
+main "$@"
