@@ -47,7 +47,7 @@ def test_a_version_held_by_another_process_survives(tmp_path):
         make_version(tmp_path, name)
     store.set_current(tmp_path, NAMES[3])
     held = tmp_path / NAMES[1]
-    code = ("import sys, time; from recsys.artifacts import store; f = store.hold(sys.argv[1]); "
+    code = ("import sys, time; from recsys.artifacts.version import hold; f = hold(sys.argv[1]); "
             "print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(held)], stdout=subprocess.PIPE, text=True)
     try:
