@@ -76,6 +76,24 @@ bench-train: dev
 clean:
 	rm -rf var .pytest_cache
 
+# The container test: engine (started when none runs), base image (made when it cannot be
+# pulled), both images, `docker compose up --wait`, a request, a rollout, `down -v`; the host
+# is left as it was. Needs root or a running engine; about 10 minutes from nothing.
+.PHONY: test-docker
+test-docker:
+	bash docker/e2e.sh
+
+# Regenerates the images' pinned dependency sets (docker/requirements-*.txt) from
+# pyproject.toml and docker/requirements-*.in with uv, for Python 3.11 on any platform.
+LOCK_TOOLS := var/lock-tools
+UV_COMPILE := $(LOCK_TOOLS)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes
+.PHONY: lock
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet uv; }
+	$(UV_COMPILE) --upgrade pyproject.toml -o docker/requirements-train.txt
+	$(UV_COMPILE) --upgrade docker/requirements-serve.in -c docker/requirements-train.txt -o docker/requirements-serve.txt
+	$(UV_COMPILE) --upgrade docker/requirements-build.in -o docker/requirements-build.txt
+
 # Serving under load: wrk against `recsys serve` on a 1M-item index (built under var/bench/load
 # on first use: realistic simulator, one epoch, IVF), at 1, 8 and 32 connections, with and
 # without micro-batching; rewrites its own section of docs/PERFORMANCE.md. ~10 minutes the

@@ -7,6 +7,8 @@ numerics.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,16 @@ import numpy as np
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.features import Feature
 from recsys.artifacts.numpy_tower import embed_table
+
+
+def tensorflow_available() -> bool:
+    """Whether TensorFlow can be imported here (the serving image has none), without importing it."""
+    if "tensorflow" in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class Tower:

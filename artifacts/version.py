@@ -22,14 +22,22 @@ hidden directory and write the manifest last, so a directory without manifest.js
 version, and `current` only ever names a version with a complete index: an interrupted
 `train` or `build-index` leaves the previous version serving.
 
+A process serving a version holds a shared `flock` on its manifest.json (`hold`); `prune`
+removes a version only under an exclusive one, so it never deletes a version in use, by
+this process or any other sharing the directory (containers on one volume included).
+
 Adding an artifact: its file name below, a `write_*` method on VersionWriter and a loader on
 Version, then its consumer.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
+import shutil
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,7 +52,7 @@ import pyarrow.parquet as pq
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.feature_store import FeatureStore, save_table
 from recsys.artifacts.features import Feature, FeatureSpec
-from recsys.artifacts.files import checksums, sha256, staged_dir, write_json_atomic, write_text_atomic
+from recsys.artifacts.files import checksums, fsync_dir, sha256, staged_dir, write_json_atomic, write_text_atomic
 from recsys.artifacts.heads import Heads
 from recsys.artifacts.numpy_tower import NumpyTower
 from recsys.artifacts.towers import Tower
@@ -389,3 +397,73 @@ def write_index(version: Version, ann: faiss.Index, item_ids: np.ndarray, embedd
         write_manifest(tmp, {**fields, "model_version": version.name, "metric": INDEX_METRIC,
                              "dim": int(embeddings.shape[1]), "count": int(len(item_ids))})
     return final
+
+
+def hold(version_dir: Path):
+    """A shared lock on the version's manifest, held while the returned file stays open: what
+    `prune` sees as "in use". Read-only, so it works on a read-only mount; blocks only while
+    a prune is removing this very version (whose files are then gone: loading it fails)."""
+    try:
+        f = open(Path(version_dir) / MANIFEST, "rb")
+    except FileNotFoundError:
+        raise ArtifactError(f"{version_dir}: no {MANIFEST} (not a complete artifact)") from None
+    fcntl.flock(f, fcntl.LOCK_SH)
+    return f
+
+
+STALE_SECONDS = 3600  # a staging leftover this old belongs to no running job
+
+
+def prune(root: str | Path, keep: int) -> dict:
+    """Remove all but the `keep` newest complete versions under `root`.
+
+    Also kept, whatever their age: the version `current` names, the newest version with an
+    index (what serving falls back to without a pointer), and any version a process holds
+    (`hold`). Hidden staging leftovers (`.NAME.tmp-*`, `.NAME.old-*`) older than an hour are
+    removed too. A version is renamed to a hidden name under an exclusive lock, then deleted,
+    so no reader sees it half removed. Returns what was removed and kept.
+    """
+    root = Path(root)
+    if keep < 1:
+        raise ArtifactError(f"--keep must be at least 1, got {keep}")
+    if not root.is_dir():
+        raise ArtifactError(f"{root}: artifact root not found")
+    versions = list_versions(root)
+    current = read_current(root)  # an unreadable pointer is an error: prune would not know what serves
+    indexed = [v.name for v in versions if has_index(v)]
+    protected = {v.name for v in versions[-keep:]} | {current} | set(indexed[-1:])
+    removed, in_use = [], []
+    for v in versions:
+        if v.name in protected:
+            continue
+        with open(v / MANIFEST, "rb") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                in_use.append(v.name)
+                continue
+            doomed = root / f".{v.name}.tmp-prune-{os.getpid()}"
+            os.replace(v, doomed)
+            fsync_dir(root)
+            shutil.rmtree(doomed)
+        removed.append(v.name)
+    stale = []
+    for p in sorted(root.iterdir()):
+        if re.fullmatch(r"\..+\.(tmp|old)-.*", p.name) and time.time() - _newest_mtime(p) > STALE_SECONDS:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            stale.append(p.name)
+    kept = [v.name for v in list_versions(root)]
+    return {"root": str(root), "keep": keep, "current": current, "removed": removed, "kept": kept,
+            "in_use": in_use, "stale_removed": stale}
+
+
+def _newest_mtime(path: Path) -> float:
+    """The latest modification time in a tree: a staging directory still being written is young."""
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for p in path.rglob("*"):
+            try:
+                newest = max(newest, p.lstat().st_mtime)
+            except FileNotFoundError:
+                pass
+    return newest

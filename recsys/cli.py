@@ -143,6 +143,12 @@ def cmd_report(args) -> None:
     print(json.dumps({"report": str(report(Path(args.out), movielens, args.work))}))
 
 
+def cmd_prune(args) -> None:
+    from recsys.artifacts.version import prune
+
+    print(json.dumps(prune(args.artifacts, args.keep)))
+
+
 def cmd_serve(args) -> None:
     from pydantic import ValidationError
 
@@ -158,6 +164,12 @@ def cmd_serve(args) -> None:
         err = e.errors()[0]
         raise ConfigError(f"setting {'.'.join(map(str, err['loc']))}: {err['msg'].removeprefix('Value error, ')}") \
             from None  # the message never echoes the value: it may be the admin token
+    if settings.user_tower == "savedmodel":
+        from recsys.artifacts.towers import tensorflow_available
+
+        if not tensorflow_available():
+            raise ConfigError("--user-tower savedmodel needs TensorFlow, which this installation does not have "
+                              "(serving image); use numpy")
     serve(settings)  # checks the artifacts before the port opens; ArtifactError -> exit 2
 
 
@@ -323,6 +335,11 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--exclude-seen", action="store_true", help="drop items each user interacted with in training")
     s.add_argument("--out", required=True, help="output file, .parquet or .csv")
     s.set_defaults(func=cmd_recommend)
+
+    s = sub.add_parser("prune", help="remove old versions; never the one `current` names, nor one being served")
+    s.add_argument("--artifacts", required=True)
+    s.add_argument("--keep", required=True, type=int, help="newest complete versions to keep (at least 1)")
+    s.set_defaults(func=cmd_prune)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     if command in (None, "serve"):

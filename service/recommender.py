@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.artifacts.errors import ArtifactError
-from recsys.artifacts.version import Version
+from recsys.artifacts.version import Version, hold
 from recsys.index.searcher import Searcher
 from recsys.service.domain import InvalidRequest, Objective, Query, UnknownUser
 from recsys.service.settings import Settings
@@ -49,6 +49,17 @@ class Recommender:
     def __init__(self, version: Version, settings: Settings):
         """The chain over an opened version (`Version.open(..., need_index=True)`), tuned by the
         serve settings (candidates, nprobe, ef_search, user_tower)."""
+        # Held until the service moves to another version (`release`): `recsys prune` never
+        # removes a version being served. Everything is read into memory here, so requests
+        # still running on a released version need none of its files.
+        self._hold = hold(version.path)
+        try:
+            self._load(version, settings)
+        except BaseException:
+            self.release()
+            raise
+
+    def _load(self, version: Version, settings: Settings) -> None:
         self.version = version.name
         self.manifest = version.manifest
         self.user_features = version.spec.tower("user")
@@ -60,6 +71,10 @@ class Recommender:
         self.heads = version.heads()
         self.candidates = settings.candidates
         self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
+
+    def release(self) -> None:
+        """Let `recsys prune` remove this version (the service serves another one now)."""
+        self._hold.close()
 
     @property
     def item_count(self) -> int:

@@ -1,6 +1,7 @@
 """The command line: real subprocesses, one error line and a non-zero exit on bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -160,3 +161,42 @@ def test_manifest_training_time_is_the_whole_command(seed_artifacts):
     training = layout.read_manifest(layout.resolve(seed_artifacts))["training"]
     assert training["seconds"] > training["fit_seconds"] > 0
     assert set(training["optimizer"]) == {"embedding_tables", "dense_weights"}
+
+
+# Run as if TensorFlow were not installed (the serving image): a finder ahead of all others
+# refuses the name, as a missing package would.
+WITHOUT_TENSORFLOW = """
+import sys
+class NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, NoTensorFlow())
+from recsys.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("how", [["--user-tower", "savedmodel"], []])
+def test_savedmodel_user_tower_is_refused_without_tensorflow(tmp_path, how):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
+    if not how:
+        env["RECSYS_USER_TOWER"] = "savedmodel"
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, "serve", "--artifacts", str(tmp_path),
+                           "--port", "1", *how], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == ("recsys: error: --user-tower savedmodel needs TensorFlow, which this installation "
+                           "does not have (serving image); use numpy\n")
+
+
+def test_numpy_serving_path_imports_no_tensorflow(seed_artifacts):
+    code = (WITHOUT_TENSORFLOW.split("from recsys.cli")[0]
+            + "from recsys.service.state import load_recommender\n"
+              "from recsys.service.settings import Settings\n"
+              f"rec = load_recommender(Settings(artifacts={str(seed_artifacts)!r}))\n"
+              "assert 'tensorflow' not in sys.modules\n"
+              "print(rec.version)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == layout.resolve(seed_artifacts, need_index=True).name

@@ -55,6 +55,9 @@ class SlowRecommender:
             out.append(Scored(np.array([str(i) for i in range(k)]), score, score, score, score, overfetched=3))
         return out
 
+    def release(self) -> None:
+        """Like the real one after a swap; there are no files to let go of."""
+
     def popular(self, k: int) -> Scored:
         n = min(k, self.item_count)
         return Scored(np.array([str(i) for i in range(n)]), np.ones(n), None, None, None, fallback="popular")
