@@ -471,7 +471,11 @@ def write_index(version: Version, ann: faiss.Index, item_ids: np.ndarray, embedd
     first = not (directory / INDEX_DIR).exists() and not (directory / CURRENT_INDEX).exists()
     final = directory / (INDEX_DIR if first else f"index-{new_version_name()}")
     with staged_dir(final) as tmp:
-        faiss.write_index(ann, str(tmp / INDEX_FILE))
+        try:
+            faiss.write_index(ann, str(tmp / INDEX_FILE))
+        except RuntimeError as e:  # FAISS reports a failed write (a full disk) this way, errno lost
+            raise ArtifactError(f"{tmp / INDEX_FILE}: cannot write the index ({str(e).strip().splitlines()[-1]})") \
+                from None
         np.save(tmp / ITEM_IDS, np.asarray(item_ids).astype(str))
         np.save(tmp / EMBEDDINGS, embeddings)
         write_manifest(tmp, {**fields, "model_version": version.name, "metric": INDEX_METRIC,

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.features import Feature
 from recsys.artifacts.version import create_version
 from recsys.model.data.dataset import Dataset
@@ -33,7 +34,17 @@ def export_tower(tower: keras.Model, features: tuple[Feature, ...], path: Path) 
 def export_version(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingData, config: TrainConfig,
                    optimizer: SparseAdam, history: list[dict], metrics: dict,
                    say: Callable[[str], None]) -> Path:
-    """Write towers, heads, feature stores, seen pairs and the manifest as a new version; returns its path."""
+    """Write towers, heads, feature stores, seen pairs and the manifest as a new version; returns its path.
+
+    A write that fails (a full disk, a read-only root) is an ArtifactError; nothing is left behind."""
+    try:
+        return _export(out_root, model, ds, data, config, optimizer, history, metrics, say)
+    except tf.errors.OpError as e:  # TensorFlow's own file writes (the SavedModels): ENOSPC arrives as one of these
+        raise ArtifactError(f"{out_root}: cannot write the version ({e.message.splitlines()[0]})") from None
+
+
+def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingData, config: TrainConfig,
+            optimizer: SparseAdam, history: list[dict], metrics: dict, say: Callable[[str], None]) -> Path:
     spec, prep = ds.spec, data.prep
     with create_version(out_root) as version:
         say(f"export: {version.path}")
