@@ -484,7 +484,10 @@ def write_index(version: Version, ann: faiss.Index, item_ids: np.ndarray, embedd
         write_text_atomic(directory / CURRENT_INDEX, final.name + "\n")
     # What a previous or killed run left: older indexes and staging directories.
     for p in directory.iterdir():
-        stale = p.name == INDEX_DIR or _INDEX_REVISION.fullmatch(p.name) or p.name.startswith((".index.", ".index-"))
-        if stale and p != final and p.is_dir() and p.name != INDEX_LOCK:
+        if p == final or p.name == INDEX_LOCK:
+            continue
+        if p.is_dir() and (p.name == INDEX_DIR or _INDEX_REVISION.fullmatch(p.name) or p.name.startswith(".index")):
             shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith(f".{CURRENT_INDEX}.tmp-"):
+            p.unlink(missing_ok=True)
     return final

@@ -206,3 +206,66 @@ def test_build_index_refuses_non_finite_item_vectors(root, tmp_path):
     proc = run(["build-index", "--artifacts", str(r), "--version", V])
     assert_one_error_line(proc, False, "non-finite vectors for 1 of")
     assert layout.index_dir(r / V) == before and layout.read_current(r) == V
+
+
+def can_mount() -> bool:
+    probe = Path("/tmp") / f"recsys-mount-probe-{os.getpid()}"
+    probe.mkdir(exist_ok=True)
+    try:
+        ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)],
+                            capture_output=True).returncode == 0
+        if ok:
+            subprocess.run(["umount", str(probe)], check=True)
+        return ok
+    except FileNotFoundError:
+        return False
+    finally:
+        probe.rmdir()
+
+
+@pytest.fixture
+def readonly_root(root, tmp_path):
+    if not can_mount():
+        pytest.skip("mounting a tmpfs is not permitted here (needs root / CAP_SYS_ADMIN)")
+    mnt = tmp_path / "ro"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], check=True)
+    try:
+        shutil.copytree(root, mnt, dirs_exist_ok=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_build_index_on_a_read_only_root(readonly_root):
+    proc = run(["build-index", "--artifacts", str(readonly_root), "--version", V])
+    assert_one_error_line(proc, True, "Read-only file system")
+
+
+def test_train_into_a_read_only_root(seed_data, readonly_root):
+    proc = run(["train", "--data", str(seed_data), "--out", str(readonly_root), "--epochs", "1"])
+    assert_one_error_line(proc, False, "Read-only file system")
+    assert layout.list_versions(readonly_root) == [readonly_root / V]
+
+
+@pytest.fixture
+def immutable_root(root, tmp_path):
+    """A root in which no file can be created (chattr +i; root ignores permission bits), its version writable."""
+    r = version_copy(root, tmp_path)
+    (r / "current").unlink()  # so build-index has a pointer to write
+    if subprocess.run(["chattr", "+i", str(r)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here")
+    try:
+        yield r
+    finally:
+        subprocess.run(["chattr", "-i", str(r)], check=False)
+
+
+def test_build_index_where_current_cannot_be_switched(immutable_root):
+    """The index is written into the version, then switching `current` fails: one line, exit 2,
+    no `current` appeared, and the version still loads."""
+    r = immutable_root
+    proc = run(["build-index", "--artifacts", str(r), "--version", V])
+    assert_one_error_line(proc, False, "Operation not permitted")
+    assert layout.read_current(r) is None and layout.Version.open(r, need_index=True).index().ann.ntotal > 0
