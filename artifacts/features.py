@@ -101,12 +101,18 @@ class FeatureSpec:
     @classmethod
     def load(cls, path: str | Path) -> FeatureSpec:
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"{path}: features.toml not found")
         try:
-            doc = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise DataError(f"{path}: unreadable ({e.strerror if isinstance(e, OSError) else e})") from None
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
             raise DataError(f"{path}: not valid TOML ({e})") from None
+        except RecursionError:  # arrays nested thousands deep
+            raise DataError(f"{path}: not valid TOML (nested too deep)") from None
         return cls.from_list(doc.get("feature", []), where=str(path))
 
     def dump(self, path: str | Path) -> None:

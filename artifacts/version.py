@@ -13,6 +13,8 @@
           index.faiss             FAISS inner-product index (search defaults travel with it)
           item_ids.npy            row -> item_id
           embeddings.npy          row -> item vector, for the heads
+        index-<rev>/              a rebuilt index, the same files; `current_index` names it
+        current_index             names the index directory to read (absent: index/)
       current                     names the version to serve; replaced atomically
 
 Every file name of a version is declared here and nowhere else. `Version.open` resolves a
@@ -20,7 +22,11 @@ name under the root, verifies every checksum and reads both manifests once; its 
 hand out one artifact each. `create_version` and `write_index` stage what they write in a
 hidden directory and write the manifest last, so a directory without manifest.json is not a
 version, and `current` only ever names a version with a complete index: an interrupted
-`train` or `build-index` leaves the previous version serving.
+`train` or `build-index` leaves the previous version serving. A rebuilt index never replaces
+a directory in place (no rename can do that atomically): it is staged under a fresh
+`index-<rev>` name and `current_index` is switched to it in one rename, so a version always
+has a whole index. A version is a name inside the root, never a path: `resolve` refuses
+anything else, and a symlinked version directory that leads outside the root.
 
 A process serving a version holds a shared `flock` on its manifest.json (`hold`); `prune`
 removes a version only under an exclusive one, so it never deletes a version in use, by
@@ -53,13 +59,17 @@ from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.feature_store import FeatureStore, save_table
 from recsys.artifacts.features import Feature, FeatureSpec
 from recsys.artifacts.files import checksums, fsync_dir, sha256, staged_dir, write_json_atomic, write_text_atomic
+from recsys.artifacts.manifests import IndexManifest, ModelManifest
+from recsys.artifacts.manifests import validate as validate_manifest
 from recsys.artifacts.heads import Heads
 from recsys.artifacts.numpy_tower import NumpyTower
 from recsys.artifacts.towers import Tower
 
 MANIFEST = "manifest.json"
 CURRENT = "current"
-INDEX_DIR = "index"
+INDEX_DIR = "index"            # the first index of a version
+CURRENT_INDEX = "current_index"  # names a rebuilt index (index-<rev>); absent: INDEX_DIR
+INDEX_LOCK = ".index.lock"     # held by the one build-index run writing a version's index
 TOWER_DIRS = {"user": "user_tower", "item": "item_tower"}
 NUMPY_TOWER = ("numpy_tower.npz", "numpy_tower.json")  # arrays, config; inside a tower directory
 HEADS = ("heads.npz", "heads.json")                     # arrays, config
@@ -70,6 +80,7 @@ INDEX_FILE, ITEM_IDS, EMBEDDINGS = "index.faiss", "item_ids.npy", "embeddings.np
 INDEX_METRIC = "inner_product"
 # What a version name may look like: one path component, never hidden, never `..`.
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_INDEX_REVISION = re.compile(r"index-[0-9A-Za-z]{1,64}")
 
 
 # -- manifests ---------------------------------------------------------------------------
@@ -81,21 +92,28 @@ def write_manifest(directory: Path, data: dict, skip: tuple[str, ...] = ()) -> d
     return data
 
 
-def read_manifest(directory: Path) -> dict:
+def read_manifest(directory: Path, schema: type | None = None) -> dict:
+    """The manifest of `directory`, checked against `schema` (artifacts/manifests.py) when given."""
     path = Path(directory) / MANIFEST
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (FileNotFoundError, NotADirectoryError):
         raise ArtifactError(f"{directory}: no {MANIFEST} (not a complete artifact)") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: bad JSON or bad UTF-8
         raise ArtifactError(f"{path}: unreadable ({e})") from None
+    return validate_manifest(data, schema, str(path)) if schema is not None else data
 
 
-def verify(directory: Path) -> dict:
+def verify(directory: Path, schema: type | None = None) -> dict:
     """Read the manifest and check every file it lists; raise ArtifactError on a mismatch."""
-    manifest = read_manifest(directory)
-    for rel, digest in manifest.get("files", {}).items():
+    manifest = read_manifest(directory, schema)
+    files = manifest.get("files", {}) if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        raise ArtifactError(f"{Path(directory) / MANIFEST}: field 'files': expected an object of checksums")
+    for rel, digest in files.items():
         p = Path(directory) / rel
+        if not isinstance(rel, str) or ".." in Path(rel).parts or Path(rel).is_absolute():
+            raise ArtifactError(f"{directory}: {MANIFEST} lists a file outside its directory ({rel!r})")
         if not p.is_file():
             raise ArtifactError(f"{directory}: file {rel} listed in {MANIFEST} is missing")
         if sha256(p) != digest:
@@ -112,7 +130,7 @@ def check_index(version_dir: Path, model: dict | None = None, index: dict | None
     """
     version_dir = Path(version_dir)
     model = model if model is not None else read_manifest(version_dir)
-    index = index if index is not None else read_manifest(version_dir / INDEX_DIR)
+    index = index if index is not None else read_manifest(index_dir(version_dir))
     catalogue = version_dir / TABLES["item"]
     try:
         count = pq.read_metadata(catalogue).num_rows  # the Parquet footer only
@@ -137,16 +155,55 @@ def is_version(path: Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
 
 
+def index_dir(version_dir: Path) -> Path:
+    """The directory of the version's index: what `current_index` names, else `index/`."""
+    version_dir = Path(version_dir)
+    pointer = version_dir / CURRENT_INDEX
+    try:
+        name = pointer.read_text().strip()
+    except FileNotFoundError:
+        return version_dir / INDEX_DIR
+    except (OSError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"{pointer}: unreadable ({e})") from None
+    if not _INDEX_REVISION.fullmatch(name):
+        raise ArtifactError(f"{pointer}: does not name an index directory (got {name[:80]!r})")
+    return version_dir / name
+
+
 def has_index(version_dir: Path) -> bool:
-    return (Path(version_dir) / INDEX_DIR / MANIFEST).is_file()
+    try:
+        return (index_dir(version_dir) / MANIFEST).is_file()
+    except ArtifactError:
+        return False
+
+
+def _inside(root: Path, path: Path) -> bool:
+    """Whether `path`, symlinks followed, is a directory directly under `root`."""
+    try:
+        return path.resolve(strict=True).parent == root.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+
+
+def version_path(root: str | Path, name: str, what: str = "version") -> Path:
+    """`root / name` for a version name; ArtifactError for a path, a hidden name or a symlink out of the root."""
+    root = Path(root)
+    if not isinstance(name, str) or not _VERSION_NAME.fullmatch(name):
+        raise ArtifactError(f"{root}: {what} {str(name)[:80]!r} is not a version name "
+                            "(letters, digits, '.', '_', '-'; a name inside the artifact root, not a path)")
+    path = root / name
+    if path.is_symlink() and not _inside(root, path):
+        raise ArtifactError(f"{path}: a symlink to a directory outside the artifact root; not a version")
+    return path
 
 
 def list_versions(root: str | Path) -> list[Path]:
-    """Complete versions under `root`, oldest first."""
+    """Complete versions under `root`, oldest first (never a symlink leading out of it)."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and is_version(p))
+    return sorted(p for p in root.iterdir() if p.is_dir() and _VERSION_NAME.fullmatch(p.name) and is_version(p)
+                  and (not p.is_symlink() or _inside(root, p)))
 
 
 def read_current(root: str | Path) -> str | None:
@@ -166,7 +223,7 @@ def read_current(root: str | Path) -> str | None:
 def set_current(root: str | Path, version: str) -> None:
     """Point `ROOT/current` at `version` atomically; the version must have a complete index."""
     root = Path(root)
-    if not _VERSION_NAME.fullmatch(version) or not is_version(root / version):
+    if not _VERSION_NAME.fullmatch(version) or not is_version(version_path(root, version)):
         raise ArtifactError(f"{root}: no complete version named {version!r}")
     if not has_index(root / version):
         raise ArtifactError(f"{root / version}: no index; `current` only ever names an indexed version")
@@ -194,15 +251,18 @@ def promote(root: str | Path, version: str) -> bool:
 def resolve(root: str | Path, version: str | None = None, need_index: bool = False) -> Path:
     """The named version, or the version to use by default.
 
-    With `need_index` (serving) the default is the one `current` names, falling back to the
-    newest complete version with an index when there is no usable pointer; without it
-    (training-side commands) the newest complete version.
+    With `need_index` (serving) the default is the one `current` names; only when there is
+    no `current` at all is it the newest complete version with an index. A pointer naming a
+    missing, incomplete or unindexed version is an error, never a reason to serve another
+    one: a reload then keeps the served version and says why. Without `need_index`
+    (training-side commands) the default is the newest complete version.
     """
     root = Path(root)
+    if version:
+        path = version_path(root, version)
     if not root.is_dir():
         raise ArtifactError(f"{root}: artifact root not found (run `recsys train --out {root}` first)")
     if version:
-        path = root / version
         if not is_version(path):
             raise ArtifactError(f"{root}: no complete version named {version!r}")
         if need_index and not has_index(path):
@@ -210,12 +270,15 @@ def resolve(root: str | Path, version: str | None = None, need_index: bool = Fal
         return path
     versions = list_versions(root)
     if need_index:
-        try:
-            current = read_current(root)
-        except ArtifactError:
-            current = None
-        if current is not None and is_version(root / current) and has_index(root / current):
-            return root / current
+        current = read_current(root)
+        if current is not None:
+            path = version_path(root, current, what=f"{CURRENT} names")
+            if not is_version(path):
+                raise ArtifactError(f"{root / CURRENT} names {current}, which is not a complete version "
+                                    f"(its {MANIFEST} is missing)")
+            if not has_index(path):
+                raise ArtifactError(f"{root / CURRENT} names {current}, which has no complete index")
+            return path
         versions = [v for v in versions if has_index(v)]
         if not versions:
             raise ArtifactError(f"{root}: no version with an index (run `recsys build-index --artifacts {root}`)")
@@ -258,11 +321,9 @@ class Version:
     def at(cls, path: str | Path, need_index: bool = False) -> Version:
         """Open the version directory `path`; with `need_index` its index is verified and paired too."""
         path = Path(path)
-        manifest = verify(path)
-        if not isinstance(manifest.get("features"), list) or "version" not in manifest:
-            raise ArtifactError(f"{path}: not a model version ({MANIFEST} names no version and features)")
+        manifest = verify(path, ModelManifest)
         spec = FeatureSpec.from_list(manifest["features"], where=str(path / MANIFEST))
-        index = check_index(path, manifest, verify(path / INDEX_DIR))[1] if need_index else None
+        index = check_index(path, manifest, verify(index_dir(path), IndexManifest))[1] if need_index else None
         return cls(path, manifest, spec, index)
 
     @property
@@ -305,10 +366,10 @@ class Version:
 
     def index(self) -> ItemIndex:
         """The item index, verified and paired with this model unless opening did that already."""
-        directory = self.path / INDEX_DIR
+        directory = index_dir(self.path)
         manifest = self.index_manifest
         if manifest is None:
-            manifest = check_index(self.path, self.manifest, verify(directory))[1]
+            manifest = check_index(self.path, self.manifest, verify(directory, IndexManifest))[1]
         try:
             ann = faiss.read_index(str(directory / INDEX_FILE))
             item_ids = np.load(directory / ITEM_IDS)
@@ -382,20 +443,58 @@ def create_version(root: str | Path) -> Iterator[VersionWriter]:
             raise ArtifactError(f"{final}: version written without a manifest")
 
 
+@contextmanager
+def index_lock(version_dir: Path) -> Iterator[None]:
+    """Hold the version's index lock for the block; ArtifactError at once if another job holds it."""
+    path = Path(version_dir) / INDEX_LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ArtifactError(f"{version_dir}: cannot write an index here ({e.strerror})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ArtifactError(f"{version_dir}: another build-index is writing this version's index; "
+                                "wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def write_index(version: Version, ann: faiss.Index, item_ids: np.ndarray, embeddings: np.ndarray,
                 **fields) -> Path:
-    """Replace the version's index by `ann` over `embeddings` (N, D), rows named by `item_ids` (N,).
+    """Make `ann` over `embeddings` (N, D), rows named by `item_ids` (N,), the version's index.
 
     The manifest carries what the reader pairs with the model (model version, dimension,
-    count, metric) plus `fields`; the directory is staged and renamed into place.
+    count, metric) plus `fields`. The first index is staged and renamed to `index/`; a
+    rebuilt one is staged and renamed to a fresh `index-<rev>/`, then `current_index` is
+    switched to it in one rename, and only then is the previous one removed: killed at any
+    point, the version has its old index or its new one. Callers hold `index_lock`.
     """
-    final = version.path / INDEX_DIR
+    directory = version.path
+    first = not (directory / INDEX_DIR).exists() and not (directory / CURRENT_INDEX).exists()
+    final = directory / (INDEX_DIR if first else f"index-{new_version_name()}")
     with staged_dir(final) as tmp:
-        faiss.write_index(ann, str(tmp / INDEX_FILE))
+        try:
+            faiss.write_index(ann, str(tmp / INDEX_FILE))
+        except RuntimeError as e:  # FAISS reports a failed write (a full disk) this way, errno lost
+            raise ArtifactError(f"{tmp / INDEX_FILE}: cannot write the index ({str(e).strip().splitlines()[-1]})") \
+                from None
         np.save(tmp / ITEM_IDS, np.asarray(item_ids).astype(str))
         np.save(tmp / EMBEDDINGS, embeddings)
         write_manifest(tmp, {**fields, "model_version": version.name, "metric": INDEX_METRIC,
                              "dim": int(embeddings.shape[1]), "count": int(len(item_ids))})
+    if not first:
+        write_text_atomic(directory / CURRENT_INDEX, final.name + "\n")
+    # What a previous or killed run left: older indexes and staging directories.
+    for p in directory.iterdir():
+        if p == final or p.name == INDEX_LOCK:
+            continue
+        if p.is_dir() and (p.name == INDEX_DIR or _INDEX_REVISION.fullmatch(p.name) or p.name.startswith(".index")):
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith(f".{CURRENT_INDEX}.tmp-"):
+            p.unlink(missing_ok=True)
     return final
 
 

@@ -4,8 +4,9 @@
     python -m recsys.index.build_index ...   (the same command)
 
 Writes the version's index (artifacts/version.py: the FAISS index, the row -> item_id map,
-the item vectors for the heads, a manifest pairing it with the model), staged and renamed
-into place, so a crash leaves the old index or none. Once the index is in place,
+the item vectors for the heads, a manifest pairing it with the model), staged and switched
+into place, so a crash leaves the old index or the new one. One run at a time per version:
+a second one stops at once with a one-line error. Once the index is in place,
 ARTIFACTS/current is switched to this version (unless it already names a newer one), which
 is what `recsys serve` and a reload pick up.
 """
@@ -21,6 +22,7 @@ import numpy as np
 
 from recsys.artifacts import version as layout
 from recsys.artifacts.progress import Progress
+from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.version import Version
 from recsys.index import formats, recall
 
@@ -62,6 +64,11 @@ def check_recall(version: Version, kind: str, index, vectors: np.ndarray, min_re
 def build_index(artifacts: str | Path, version: str | None = None, kind: str = "auto",
                 batch_size: int = 8192, min_recall: float = 0.97) -> Path:
     opened = Version.open(artifacts, version)
+    with layout.index_lock(opened.path):
+        return _build(opened, kind, batch_size, min_recall)
+
+
+def _build(opened: Version, kind: str, batch_size: int, min_recall: float) -> Path:
     items = opened.table("item")
     tower = opened.saved_tower("item")
     start = time.perf_counter()
@@ -69,6 +76,11 @@ def build_index(artifacts: str | Path, version: str | None = None, kind: str = "
     with Progress(len(items), "embedding items", "items") as bar:
         vectors = tower.embed(items.rows(np.arange(len(items))), batch_size=batch_size,
                               progress=lambda done, total: bar.update(done - bar.n))
+    bad = ~np.isfinite(vectors).all(axis=1)
+    if bad.any():  # a diverged model: FAISS would index it and serving would answer nothing
+        raise ArtifactError(f"{opened.path}: the item tower gives non-finite vectors for {int(bad.sum()):,} of "
+                            f"{len(items):,} items (e.g. item {items.ids[bad.argmax()]!r}); not indexed, "
+                            "`current` unchanged")
     kind = formats.choose(kind, len(items))
     log(f"building {kind} index over {len(items):,} x {vectors.shape[1]} vectors")
     index = formats.build(kind, vectors)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import types
@@ -49,6 +50,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):  # a NaN learning rate trains a NaN model that would be promoted
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
     return value
@@ -60,9 +63,31 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
+
+
+SEED_MAX = 2**32 - 1  # numpy and TensorFlow seeds are unsigned 32-bit
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..{SEED_MAX}, got {text!r}")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors as the one line every other error is: `recsys: error: ...`, exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"recsys: error: {message} (see `{self.prog} --help`)\n")
 
 
 def cmd_simulate(args) -> None:
@@ -83,6 +108,9 @@ def cmd_convert(args) -> None:
 
 
 def cmd_train(args) -> None:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():  # found before minutes of training, not after
+        raise DataError(f"{out}: exists and is not a directory (--out is an artifact root)")
     from recsys.model.training.config import make_config
     from recsys.model.training.train import train  # TensorFlow
 
@@ -170,7 +198,29 @@ def cmd_serve(args) -> None:
         if not tensorflow_available():
             raise ConfigError("--user-tower savedmodel needs TensorFlow, which this installation does not have "
                               "(serving image); use numpy")
+    check_bind(settings.host, settings.port)
     serve(settings)  # checks the artifacts before the port opens; ArtifactError -> exit 2
+
+
+def check_bind(host: str, port: int) -> None:
+    """ConfigError unless `host:port` can be bound now, found before the model loads.
+
+    Binds as uvicorn does (SO_REUSEADDR) and lets go; a port taken in between still fails later."""
+    import socket
+
+    from recsys.artifacts.errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ConfigError(f"--host {host!r}: cannot be resolved ({getattr(e, 'strerror', None) or e})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as e:
+            raise ConfigError(f"cannot listen on {host}:{port} ({e.strerror})") from None
 
 
 def add_settings_flags(p: argparse.ArgumentParser) -> None:
@@ -201,7 +251,7 @@ def _package_version() -> str:
 
 def parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line; with `command`, only that subcommand gets its module-derived options."""
-    p = argparse.ArgumentParser(prog="recsys", description="Two-tower CTR/CVR retrieval: offline jobs and the service.")
+    p = Parser(prog="recsys", description="Two-tower CTR/CVR retrieval: offline jobs and the service.")
     p.add_argument("--version", action="version", version=f"recsys {_package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -217,7 +267,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         s.add_argument("--users", type=_positive, help="default: seed 100, realistic 20000")
         s.add_argument("--items", type=_positive, help="default: seed 200, realistic 5000")
         s.add_argument("--interactions", type=_positive, help="exposures; default: seed 1000, realistic 500000")
-        s.add_argument("--seed", type=int, help="default: seed 42, realistic 0")
+        s.add_argument("--seed", type=_seed, help="default: seed 42, realistic 0")
         s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id (default none)")
         s.add_argument("--format", choices=FORMATS, default="auto",
                        help="auto: Parquet above 1M interactions, CSV below (default auto)")
@@ -237,7 +287,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         s.add_argument("--negatives", type=int, default=4, help="non-click exposures sampled per rating (default 4)")
         s.add_argument("--sampling", choices=SAMPLING, default="uniform",
                        help="how negatives are drawn from the user's unrated movies (default uniform)")
-        s.add_argument("--seed", type=int, default=0, help="seeds the negative sampling (default 0)")
+        s.add_argument("--seed", type=_seed, default=0, help="seeds the negative sampling (default 0)")
         s.add_argument("--format", choices=FORMATS, default="auto",
                        help="auto: Parquet above 1M interactions, CSV below (default auto)")
     s.set_defaults(func=cmd_convert)
@@ -267,7 +317,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         s.add_argument("--learning-rate", type=_positive_float,
                        help=f"Adam's learning rate (dense weights; also the embedding tables under adam); "
                             f"{preset_default('learning_rate')}")
-        s.add_argument("--seed", type=int, help="seeds the split, initialisation and shuffling (default 42)")
+        s.add_argument("--seed", type=_seed, help="seeds the split, initialisation and shuffling (default 42)")
         s.add_argument("--cvr-loss", choices=CVR_LOSSES,
                        help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures; "
                             f"{preset_default('cvr_loss')}")
@@ -356,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except RecsysError as e:
         print(f"recsys: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the environment, not the input: a full disk, a read-only root, a busy port
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"recsys: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("recsys: interrupted", file=sys.stderr)

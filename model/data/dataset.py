@@ -54,6 +54,9 @@ def find_table(directory: Path, name: str) -> Path:
     return found[0]
 
 
+FLOAT32_LIMIT = float(np.finfo(np.float32).max)
+
+
 def read_table(path: Path, string_columns: list[str]) -> pd.DataFrame:
     try:
         if path.suffix == ".csv":
@@ -92,6 +95,12 @@ def _entity_table(directory: Path, spec: FeatureSpec, tower: str) -> pd.DataFram
             bad = values.isna() | ~np.isfinite(values.astype(float))
             if bad.any():
                 raise DataError(f"{path}: numeric feature '{f.name}' has {int(bad.sum())} missing or non-numeric value(s)")
+            # Towers compute in float32: a larger value becomes inf there, and the model NaN.
+            big = np.abs(values.astype(float)) > FLOAT32_LIMIT
+            if big.any():
+                row = int(np.flatnonzero(big.to_numpy())[0])
+                raise DataError(f"{path}: data row {row + 1}, column '{f.name}': {values.iloc[row]!r} is beyond the "
+                                f"float32 range the model computes in (|x| <= {FLOAT32_LIMIT:.3g})")
             frame[f.name] = values.astype(np.float32)
     return frame
 

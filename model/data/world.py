@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.artifacts.errors import DataError
 from recsys.artifacts.heads import sigmoid
 from recsys.artifacts.progress import Progress
 
@@ -82,10 +83,12 @@ def _indices(ids, n: int, what: str) -> np.ndarray:
         try:
             ids = ids.astype(np.int64)
         except (TypeError, ValueError):
-            raise KeyError(f"{what} ids must be integers 1..{n}") from None
+            raise DataError(f"{what} ids must be integers 1..{n}: the simulator's world does not know them "
+                            "(is this the data set the model was trained on?)") from None
     idx = ids.astype(np.int64) - 1
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise KeyError(f"{what} id out of range 1..{n}")
+        raise DataError(f"{what} id out of range 1..{n}: the simulator's world does not know it "
+                        "(is this the data set the model was trained on?)")
     return idx
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.features import Feature
 from recsys.artifacts.version import create_version
 from recsys.model.data.dataset import Dataset
@@ -38,7 +39,17 @@ def export_version(out_root: str | Path, model: TwoTower, ds: Dataset, data: Tra
 
     `started`: the `time.perf_counter()` when the train command began; the manifest's
     `training.seconds` is the wall time from then to the manifest (data loading, fitting and
-    export included), `training.fit_seconds` the epochs alone."""
+    export included), `training.fit_seconds` the epochs alone. A write that fails (a full disk,
+    a read-only root) is an ArtifactError; nothing is left behind."""
+    try:
+        return _export(out_root, model, ds, data, config, optimizer, history, metrics, say, started)
+    except tf.errors.OpError as e:  # TensorFlow's own file writes (the SavedModels): ENOSPC arrives as one of these
+        raise ArtifactError(f"{out_root}: cannot write the version ({e.message.splitlines()[0]})") from None
+
+
+def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingData, config: TrainConfig,
+            optimizer: SparseAdam, history: list[dict], metrics: dict, say: Callable[[str], None],
+            started: float | None) -> Path:
     spec, prep = ds.spec, data.prep
     fit_seconds = round(sum(h["seconds"] for h in history), 3)
     with create_version(out_root) as version:

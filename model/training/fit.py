@@ -18,6 +18,7 @@ from recsys.artifacts.progress import Progress
 from recsys.model.training import multiworker
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.inputs import Rows, TrainingData, gather
+from recsys.artifacts.errors import ConfigError
 from recsys.model.training.losses import in_batch_softmax_loss, losses
 from recsys.model.training.optim import SparseAdam
 from recsys.model.training.two_tower import TwoTower
@@ -117,6 +118,10 @@ def fit(model: TwoTower, optimizer: SparseAdam, data: TrainingData, config: Trai
         if len(val_set):
             row["early_stopping_loss"] = validation_loss(predict(val_set))
         history.append(row)
+        if not np.isfinite(sums).all():  # every worker sees the same all-reduced losses, so all stop
+            raise ConfigError(f"training diverged: a non-finite loss in epoch {epoch} (ctr {row['ctr_loss']}, "
+                              f"cvr {row['cvr_loss']}, retrieval {row['retrieval_loss']}); no version written; "
+                              "try a lower --learning-rate")
         say(f"epoch {epoch}/{config.epochs}  ctr_loss {row['ctr_loss']:.4f}  cvr_loss {row['cvr_loss']:.4f}  "
             f"retrieval_loss {row['retrieval_loss']:.4f}  test-split ctr_auc {_fmt(val['ctr_auc'])}  "
             f"cvr_auc {_fmt(val['cvr_auc'])}  {row['examples_per_s']:,.0f} ex/s"
@@ -131,6 +136,10 @@ def fit(model: TwoTower, optimizer: SparseAdam, data: TrainingData, config: Trai
         for w, value in zip(model.weights, best[2]):
             w.assign(value)
         history = history[:best[0]]
+    bad = [w.path for w in model.weights if not np.isfinite(w.numpy()).all()]
+    if bad:
+        raise ConfigError(f"training diverged: non-finite weights in {bad[0]} ({len(bad)} variable(s)); "
+                          "no version written")
     return history
 
 

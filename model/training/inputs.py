@@ -9,6 +9,7 @@ import pandas as pd
 import tensorflow as tf
 
 from recsys.artifacts.features import KEYS
+from recsys.artifacts.errors import DataError
 from recsys.model.data.dataset import Dataset, split
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.towers import encode, fit_preprocessing
@@ -84,6 +85,9 @@ def fit_all_preprocessing(ds: Dataset, train_positions: np.ndarray) -> dict[str,
 def prepare(ds: Dataset, config: TrainConfig) -> TrainingData:
     """Split the interactions, fit the preprocessing on the training split and encode both tables."""
     train_rows, test_rows = split(len(ds.interactions), config.test_size, config.seed)
+    if len(train_rows) < 2 or len(test_rows) < 1:  # vocabularies are fitted on the training rows
+        raise DataError(f"{ds.directory}: {len(ds.interactions)} interaction(s) leave {len(train_rows)} to train on "
+                        f"and {len(test_rows)} to hold out; at least 2 and 1 are needed")
     prep = fit_all_preprocessing(ds, train_rows)
     users = {k: tf.constant(v) for k, v in encode(ds.users, ds.spec.tower("user"), prep).items()}
     items = {k: tf.constant(v) for k, v in encode(ds.items, ds.spec.tower("item"), prep).items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pandas as pd
 import pytest
@@ -41,14 +42,22 @@ def test_resolve_serves_what_current_names(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
 
 
-def test_a_dangling_or_damaged_pointer_falls_back_to_the_newest_indexed_version(tmp_path):
+def test_a_pointer_naming_a_broken_version_is_an_error_never_a_rollback(tmp_path):
     make_version(tmp_path, V1)
     make_version(tmp_path, V2)
-    (tmp_path / "current").write_text("20250101T000000000000\n")  # deleted by hand
-    assert layout.resolve(tmp_path, need_index=True).name == V2
+    layout.set_current(tmp_path, V2)
+    # The version `current` names lost its manifest, its index manifest, its index, or itself.
+    for i, rel in enumerate(["manifest.json", "index/manifest.json", "index", "."]):
+        root = tmp_path / f"case{i}"
+        shutil.copytree(tmp_path, root, ignore=shutil.ignore_patterns("case*"))
+        target = root / V2 / rel
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+        with pytest.raises(ArtifactError, match=f"current names {V2}"):
+            layout.resolve(root, need_index=True)
     (tmp_path / "current").write_text("../../etc\n")
     with pytest.raises(ArtifactError, match="does not name a version"):
-        layout.read_current(tmp_path)
+        layout.resolve(tmp_path, need_index=True)
+    (tmp_path / "current").unlink()  # only no pointer at all falls back
     assert layout.resolve(tmp_path, need_index=True).name == V2
 
 
@@ -108,3 +117,24 @@ def test_check_index_names_what_does_not_match(tmp_path, field, value, reason):
     with pytest.raises(ArtifactError, match="the index does not belong to this model") as e:
         layout.check_index(bad)
     assert str(e.value).endswith(reason)
+
+
+def test_a_version_is_a_name_inside_the_root(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "other"
+    make_version(root, V1)
+    make_version(outside, V2)
+    for bad in (f"../other/{V2}", str(outside / V2), "..", ".hidden", "a/b"):
+        with pytest.raises(ArtifactError, match="not a version name"):
+            layout.resolve(root, bad, need_index=True)
+    (root / V3).symlink_to(outside / V2)  # a symlinked version directory leading out of the root
+    with pytest.raises(ArtifactError, match="outside the artifact root"):
+        layout.resolve(root, V3, need_index=True)
+    assert [p.name for p in layout.list_versions(root)] == [V1]
+    layout.set_current(root, V1)
+    (root / "current").write_text(V3 + "\n")
+    with pytest.raises(ArtifactError, match="outside the artifact root"):
+        layout.resolve(root, need_index=True)
+    (root / "current").unlink()
+    assert layout.resolve(root, need_index=True).name == V1
+    (root / "alias").symlink_to(root / V1)  # a symlink inside the root is still a name inside it
+    assert layout.resolve(root, "alias").name == "alias"

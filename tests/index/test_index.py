@@ -82,5 +82,5 @@ def test_build_index_records_its_recall_and_retrains_an_ivf_that_falls_short(see
     assert manifest["build_attempts"] == RECALL_ATTEMPTS and manifest["recall_queries"] == 100
     assert 0.0 < manifest["recall_at_100"] <= 1.0
     build_index(root, version.name, kind="ivf")  # a small catalogue: every list is probed, recall 1
-    manifest = json.loads((root / version.name / "index" / "manifest.json").read_text())
+    manifest = json.loads((layout.index_dir(root / version.name) / "manifest.json").read_text())
     assert manifest["recall_at_100"] == 1.0 and manifest["build_attempts"] == 1
