@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
         except UnknownUser:
             if settings.unknown_user_fallback != "popular":
                 raise
-            out = rec.popular(body.k)
+            out = rec.popular(body.k, body.query())
         return recommend_response(body.key(), rec.version, body.objective, out)
 
     # Added last = outermost: the context sees every response, including the limits' 413/503.

@@ -237,9 +237,18 @@ class Recommender:
             raise out
         return out
 
-    def popular(self, k: int) -> Scored:
-        """The k most-interacted items of the training data: the unknown-user fallback."""
-        rows = self.popular_rows[:k]
+    def popular(self, k: int, q: Query | None = None) -> Scored:
+        """The k most-interacted eligible items of the training data: the unknown-user fallback
+        (with `q`, restricted by its filters, lists and diversity cap)."""
+        rows = self.popular_rows
+        if q is not None and (q.restricted or not self.attributes.all_available):
+            plan = self.plan(q)
+            eligible = self.attributes.compile(plan.conditions, q.exclude_items or (), q.include_items)
+            rows = rows[eligible.as_mask(len(self.searcher))[rows]]
+            if plan.diversity is not None:
+                name, cap = plan.diversity
+                rows = rows[_within_cap(self.attributes.category_codes(name)[rows], cap)]
+        rows = rows[:k]
         return Scored(self.searcher.item_ids[rows], self.popularity[rows], None, None, None, fallback="popular")
 
     def smoke_test(self) -> None:

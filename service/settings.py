@@ -152,6 +152,8 @@ def shown_default(field: str) -> str:
     value = Settings.model_fields[field].default
     if value is None:
         return "unset"
+    if value == "":
+        return "empty"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

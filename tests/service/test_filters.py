@@ -153,3 +153,21 @@ def test_a_bad_restriction_is_a_422_naming_it(server, body, names):
 
 def test_a_filter_matching_nothing_returns_no_items(server):
     assert items_of(recommend(server, user_id=1, k=5, filters={"item_category": {"in": ["no-such"]}})) == []
+
+
+def test_default_fields_and_the_popular_fallback_follow_the_settings_and_filters(seed_artifacts, catalogue):
+    process = start_serve(seed_artifacts, RECSYS_DEFAULT_FIELDS="item_category",
+                          RECSYS_UNKNOWN_USER_FALLBACK="popular")
+    try:
+        process.wait_ready()
+        with httpx.Client(base_url=process.base, timeout=10) as client:
+            got = items_of(recommend(client, user_id=1, k=3))
+            assert [set(i["attributes"]) for i in got] == [{"item_category"}] * 3
+            got = items_of(recommend(client, user_id=1, k=3, fields=["item_price"]))
+            assert [set(i["attributes"]) for i in got] == [{"item_price"}] * 3
+            books = set(catalogue.loc[catalogue["item_category"] == "books", "item_id"])
+            r = recommend(client, user_id="nobody", k=5, filters={"item_category": {"in": ["books"]}})
+            assert r.json()["fallback"] == "popular" and {i["item_id"] for i in items_of(r)} <= books
+            assert len(items_of(r)) == 5
+    finally:
+        process.kill()
