@@ -52,3 +52,19 @@ def indexed(seed_artifacts, tmp_path_factory):
         return roots[kind]
 
     return root_of
+
+
+@pytest.fixture(scope="module")
+def each_index(request, server, indexed):
+    """A client of a server of the session's model under an index kind (flat: the default server);
+    tests parametrize it with the kinds."""
+    if request.param == "flat":
+        yield server
+        return
+    process = start_serve(indexed(request.param), RECSYS_MAX_K=str(MAX_K))
+    try:
+        process.wait_ready()
+        with httpx.Client(base_url=process.base, timeout=10) as client:
+            yield client
+    finally:
+        process.kill()

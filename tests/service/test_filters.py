@@ -29,20 +29,6 @@ def catalogue(seed_data: Path) -> pd.DataFrame:
     return frame.astype({"item_id": str, "item_category": str, "item_brand": str})
 
 
-@pytest.fixture(scope="module")
-def each_index(request, server, indexed):
-    if request.param == "flat":
-        yield server
-        return
-    process = start_serve(indexed(request.param), RECSYS_MAX_K=str(MAX_K))
-    try:
-        process.wait_ready()
-        with httpx.Client(base_url=process.base, timeout=10) as client:
-            yield client
-    finally:
-        process.kill()
-
-
 def unfiltered_order(client, user, **body) -> list[str]:
     """Every item, best first, without restrictions: the reference a filtered answer must follow."""
     return [i["item_id"] for i in items_of(recommend(client, user_id=user, k=MAX_K, **body))]
