@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import httpx
 import pandas as pd
 import pytest
 
 from tests.service.conftest import EVERY_ITEM_KINDS, INDEX_KINDS
-from tests.service.servers import MAX_K, start_serve
+from tests.service.servers import MAX_K
 
 
 def recommend(client, **body):
     return client.post("/recommend", json=body)
-
-
-@pytest.fixture(scope="module")
-def each_index(request, server, indexed):
-    """A client of a server of the session's model under an index kind (flat: the default server);
-    tests parametrize it with the kinds."""
-    if request.param == "flat":
-        yield server
-        return
-    process = start_serve(indexed(request.param), RECSYS_MAX_K=str(MAX_K))
-    try:
-        process.wait_ready()
-        with httpx.Client(base_url=process.base, timeout=10) as client:
-            yield client
-    finally:
-        process.kill()
 
 
 def test_health_and_docs(server):
