@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.service import admin
 from recsys.service.batcher import Arrivals, BatcherStopped, MicroBatcher
+from recsys.service.catalogue_follower import Follower
 from recsys.service.domain import InvalidRequest, Objective, UnknownUser
 from recsys.service.errors import NotReady, Overloaded, install
 from recsys.service.limits import Backpressure, BodyLimit
@@ -30,7 +31,7 @@ from recsys.service.observability import Metrics, RequestContext, annotate
 from recsys.service.recommender import Recommender, Scored
 from recsys.service.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recsys.service.settings import Settings
-from recsys.service.state import Loader, State, load_recommender
+from recsys.service.state import Loader, State, load_recommender, open_catalogue
 
 log = logging.getLogger("recsys.service")
 BATCHER_STOPPED = "batcher stopped; restart the service"  # nothing restarts the thread but a new process
@@ -83,18 +84,34 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
                            max_delay=settings.batch_delay_ms / 1000, arrivals=arrivals,
                            on_batch=metrics.batch_size.observe)
 
+    def applied(rec: Recommender, changes: list) -> None:
+        for c in changes:
+            metrics.catalogue_changes.labels(op=c.op).inc()
+        if rec is state.recommender:
+            metrics.catalogue(rec.item_count, len(rec.catalogue.unavailable))
+
+    store = open_catalogue(settings)
+    follower = None if store is None else Follower(store, lambda: state.recommender, batcher.call,
+                                                   settings.catalogue_poll_ms / 1000, applied)
+    app_state = {"store": store, "follower": follower}
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         batcher.start()
         threading.Thread(target=state.start, name="model-loader", daemon=True).start()
+        if follower is not None:
+            follower.start()
         try:
             yield
         finally:
             state.draining = True
+            if follower is not None:
+                follower.stop()
             batcher.close()
 
     app = FastAPI(title="recsys", summary="Two-tower CTR/CVR retrieval", lifespan=lifespan)
     app.state.recsys = state
+    app.state.catalogue = app_state
     install(app)
     admin.install(app)
 

@@ -22,6 +22,7 @@ import pandas as pd
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.version import Version
 from recsys.index.searcher import Searcher
+from recsys.service.live_catalogue import LiveCatalogue
 from recsys.service.domain import InvalidRequest, Objective, Query, RequestError, UnknownUser
 from recsys.service.settings import Settings
 from recsys.service.user_features import columns as feature_columns
@@ -51,13 +52,17 @@ class Recommender:
         self.user_tower = (version.numpy_tower("user") if settings.user_tower == "numpy"
                            else version.saved_tower("user"))
         self.searcher = Searcher(version.index(), nprobe=settings.nprobe, ef_search=settings.ef_search)
+        items = version.table("item")
+        if not np.array_equal(items.ids, self.searcher.item_ids):
+            raise ArtifactError(f"model {self.version}: index rows are not the catalogue's items in order")
+        self.catalogue = LiveCatalogue(self.searcher, version.numpy_tower("item"), items)
         self.heads = version.heads()
         self.candidates = settings.candidates
         self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
 
     @property
     def item_count(self) -> int:
-        return len(self.searcher)
+        return self.catalogue.size
 
     def _by_user(self, seen: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """user_id -> index rows that user interacted with; rows by popularity; popularity by row.
@@ -154,7 +159,7 @@ class Recommender:
 
     def popular(self, k: int) -> Scored:
         """The k most-interacted items of the training data: the unknown-user fallback."""
-        rows = self.popular_rows[:k]
+        rows = self.popular_rows[self.searcher.eligible[self.popular_rows]][:k]
         return Scored(self.searcher.item_ids[rows], self.popularity[rows], None, None, None, fallback="popular")
 
     def smoke_test(self) -> None:

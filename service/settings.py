@@ -105,6 +105,16 @@ class Settings(BaseSettings):
     unknown_user_fallback: Literal["none", "popular"] = Field(
         "none", description="unknown user without user_features: 404 (none) or the popular items")
 
+    # The live catalogue store (artifacts/catalogue.py), written by POST /admin/items and
+    # `recsys catalogue apply`, followed by every worker. Unset: ARTIFACTS/catalogue.db. It must
+    # be writable for POST /admin/items (a read-only artifact volume needs a path elsewhere),
+    # and on a local disk: SQLite is not safe on a network filesystem.
+    catalogue_db: Path | None = Field(None, description="catalogue store (SQLite); unset: ARTIFACTS/catalogue.db")
+    # How often every worker polls the store for changes (milliseconds). A poll without news is
+    # one primary-key lookup; shorter = changes served sooner, a little more idle work.
+    catalogue_poll_ms: float = Field(100.0, ge=5, le=10_000, description="milliseconds between polls of the "
+                                                                          "catalogue store for changes")
+
     # Bearer token for POST /admin/reload. Unset = the admin endpoint is off (404). At least
     # 16 characters. Environment only (RECSYS_ADMIN_TOKEN): no flag, see above.
     admin_token: SecretStr | None = Field(None, exclude=True, description="bearer token for POST /admin/reload")
@@ -136,6 +146,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_LENGTH} printable ASCII characters "
                                  "without spaces")
         return v
+
+    @property
+    def catalogue_path(self) -> Path:
+        from recsys.artifacts.catalogue import DATABASE
+
+        return self.catalogue_db if self.catalogue_db is not None else self.artifacts / DATABASE
 
 
 def env_name(field: str) -> str:
