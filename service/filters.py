@@ -1,0 +1,297 @@
+"""Item attributes by index row, and request filters compiled against them into row sets.
+
+    ItemAttributes   built once at load from the catalogue aligned to index rows:
+                     per id/categorical attribute a per-row code column and value -> sorted rows;
+                     per numeric attribute a per-row float column and its (value, row) pairs sorted
+                     by value; an `available` mask (rows never eligible when False)
+    compile(...)     filters + exclude_items + include_items -> RowSet (the eligible rows, their count)
+
+A request's filter is evaluated on precomputed arrays (no pandas per request): a selective
+condition starts from its own rows (a posting list, or a slice of the sorted numeric pairs) and
+the other conditions are checked on those rows only; a broad one becomes a boolean mask over
+all rows. New items are appended (`append`); a row's availability is flipped in place.
+Values are compared as the data files hold them: ids and categories as strings (1 and "1" are
+the same), numerics as floats.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.artifacts.features import Feature
+from recsys.service.domain import InvalidRequest
+
+# Longest exclude_items / include_items list a request may send: each id costs a dict lookup,
+# and a client re-ranking more than this should page its list.
+MAX_ITEM_LIST = 1000
+# Below this many rows a condition is evaluated on row arrays (cost ~ its rows), above it as
+# a boolean mask over the catalogue (cost ~ the catalogue, but vectorised).
+ROW_ARRAY_MAX = 65_536
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One parsed condition: `values` for in/not_in (strings), `low`/`high` for a range."""
+
+    attribute: str
+    op: str                          # "in" | "not_in" | "range"
+    values: tuple[str, ...] = ()
+    low: float = -math.inf
+    high: float = math.inf
+
+
+@dataclass
+class RowSet:
+    """Eligible index rows: a sorted int64 array, or a boolean mask (N,) when that was cheaper."""
+
+    count: int
+    rows: np.ndarray | None = None   # (count,) sorted, when small or forced by include_items
+    mask: np.ndarray | None = None   # (N,) bool, when broad
+
+    def as_rows(self) -> np.ndarray:
+        return self.rows if self.rows is not None else np.flatnonzero(self.mask)
+
+    def as_mask(self, n: int) -> np.ndarray:
+        if self.mask is not None:
+            return self.mask
+        mask = np.zeros(n, bool)
+        mask[self.rows] = True
+        return mask
+
+
+class _Categorical:
+    """An id or categorical attribute: codes (N,) int32 into `values`, value -> sorted rows."""
+
+    def __init__(self):
+        self.values: list[str] = []
+        self.code_of: dict[str, int] = {}
+        self.codes = np.empty(0, np.int32)
+        self.postings: list[np.ndarray] = []   # code -> sorted rows
+
+    def append(self, raw: np.ndarray, start: int) -> None:
+        codes = np.empty(len(raw), np.int32)
+        for i, v in enumerate(raw):
+            c = self.code_of.get(v)
+            if c is None:
+                c = self.code_of[v] = len(self.values)
+                self.values.append(v)
+                self.postings.append(np.empty(0, np.int64))
+            codes[i] = c
+        self.codes = np.concatenate([self.codes, codes])
+        # New rows are all after the old ones, so appending keeps each posting sorted.
+        order = np.argsort(codes, kind="stable")
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        for group in (np.split(order, bounds) if len(order) else []):
+            c = codes[group[0]]
+            self.postings[c] = np.concatenate([self.postings[c], group.astype(np.int64) + start])
+
+    def rows(self, values: Sequence[str]) -> np.ndarray:
+        parts = [self.postings[c] for c in (self.code_of.get(v) for v in values) if c is not None]
+        if not parts:
+            return np.empty(0, np.int64)
+        return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
+
+    def count(self, values: Sequence[str]) -> int:
+        return sum(len(self.postings[c]) for c in (self.code_of.get(v) for v in values) if c is not None)
+
+    def test(self, rows: np.ndarray, values: Sequence[str]) -> np.ndarray:
+        wanted = [c for c in (self.code_of.get(v) for v in values) if c is not None]
+        return np.isin(self.codes[rows], wanted)
+
+
+class _Numeric:
+    """A numeric attribute: values (N,) float64, and (value, row) sorted by value."""
+
+    def __init__(self):
+        self.values = np.empty(0, np.float64)
+        self.sorted_values = np.empty(0, np.float64)
+        self.sorted_rows = np.empty(0, np.int64)
+
+    def append(self, raw: np.ndarray, start: int) -> None:
+        new = np.asarray(raw, np.float64)
+        self.values = np.concatenate([self.values, new])
+        order = np.argsort(new, kind="stable")
+        at = np.searchsorted(self.sorted_values, new[order], side="right")
+        self.sorted_values = np.insert(self.sorted_values, at, new[order])
+        self.sorted_rows = np.insert(self.sorted_rows, at, order.astype(np.int64) + start)
+
+    def span(self, low: float, high: float) -> tuple[int, int]:
+        return (int(np.searchsorted(self.sorted_values, low, side="left")),
+                int(np.searchsorted(self.sorted_values, high, side="right")))
+
+    def test(self, rows: np.ndarray, low: float, high: float) -> np.ndarray:
+        v = self.values[rows]
+        return (v >= low) & (v <= high)
+
+
+class ItemAttributes:
+    """The catalogue's attributes by index row (N rows), for filters, diversity and `fields`."""
+
+    def __init__(self, features: Sequence[Feature], frame: pd.DataFrame | None = None):
+        """`features`: the item tower's features (item_id among them); `frame`: one row per index
+        row, in row order, with a column per feature."""
+        self.features = {f.name: f for f in features}
+        self.features.setdefault("item_id", Feature("item_id", "item", "id"))
+        self._columns = {f.name: (_Numeric() if f.is_numeric else _Categorical()) for f in features}
+        self.available = np.empty(0, bool)  # (N,); flip rows in place: False = never eligible
+        if frame is not None:
+            self.append(frame)
+
+    def __len__(self) -> int:
+        return len(self.available)
+
+    def append(self, frame: pd.DataFrame) -> np.ndarray:
+        """Add rows (available) at the end, one per frame row in order; their row numbers."""
+        start = len(self)
+        for name, column in self._columns.items():
+            values = frame[name]
+            column.append(values.to_numpy(np.float64) if self.features[name].is_numeric
+                          else values.astype(str).to_numpy(dtype=object), start)
+        self.available = np.concatenate([self.available, np.ones(len(frame), bool)])
+        return np.arange(start, len(self), dtype=np.int64)
+
+    def rows_of(self, item_ids: Sequence) -> np.ndarray:
+        """Rows of the given item ids (strings or ints; unknown ids ignored), sorted, unique."""
+        return np.unique(self._columns["item_id"].rows([str(i) for i in item_ids]))
+
+    def value(self, name: str, row: int):
+        """The raw value of one attribute at one row: a str, or a float for a numeric."""
+        column = self._columns[name]
+        if isinstance(column, _Numeric):
+            return float(column.values[row])
+        return column.values[column.codes[row]]
+
+    def category_codes(self, name: str) -> np.ndarray:
+        """(N,) int32 codes of a categorical attribute (equal codes = equal values)."""
+        return self._columns[name].codes
+
+    # -- parsing ---------------------------------------------------------------------------
+
+    def parse(self, filters: Mapping[str, Mapping] | None) -> list[Condition]:
+        """Validated conditions; InvalidRequest naming the first bad one (`filters.NAME: ...`)."""
+        out = []
+        for name, cond in (filters or {}).items():
+            where = f"filters.{name}"
+            feature = self.features.get(name)
+            if feature is None:
+                raise InvalidRequest(f"{where}: unknown item attribute; expected one of {sorted(self.features)}")
+            if not isinstance(cond, Mapping) or not cond:
+                raise InvalidRequest(f"{where}: empty condition; expected {{'in': [...]}}, {{'not_in': [...]}} "
+                                     "or {'gte': x, 'lte': y}")
+            keys = set(cond)
+            if feature.is_numeric:
+                if keys - {"gte", "lte"}:
+                    raise InvalidRequest(f"{where}: a numeric attribute takes 'gte' and/or 'lte' "
+                                         f"(got {sorted(keys)})")
+                low, high = cond.get("gte"), cond.get("lte")
+                if low is None and high is None:
+                    raise InvalidRequest(f"{where}: give 'gte', 'lte' or both")
+                for bound in (low, high):
+                    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                              or not math.isfinite(bound)):
+                        raise InvalidRequest(f"{where}: bounds must be finite numbers (got {bound!r})")
+                low = -math.inf if low is None else float(low)
+                high = math.inf if high is None else float(high)
+                if high < low:
+                    raise InvalidRequest(f"{where}: 'lte' {high:g} is below 'gte' {low:g}")
+                out.append(Condition(name, "range", low=low, high=high))
+            else:
+                if len(keys) != 1 or not keys <= {"in", "not_in"}:
+                    raise InvalidRequest(f"{where}: an id or categorical attribute takes exactly one of "
+                                         f"'in' or 'not_in' (got {sorted(keys)})")
+                (op,) = keys
+                values = cond[op]
+                if not isinstance(values, (list, tuple)) or not values:
+                    raise InvalidRequest(f"{where}.{op}: expected a non-empty list of values")
+                if len(values) > MAX_ITEM_LIST:
+                    raise InvalidRequest(f"{where}.{op}: at most {MAX_ITEM_LIST} values (got {len(values)})")
+                for v in values:
+                    if isinstance(v, bool) or not isinstance(v, (str, int)):
+                        raise InvalidRequest(f"{where}.{op}: values are strings or integers (got {v!r})")
+                out.append(Condition(name, op, values=tuple(str(v) for v in values)))
+        return out
+
+    def check_categorical(self, name: str, where: str) -> None:
+        feature = self.features.get(name)
+        if feature is None or feature.is_numeric:
+            kinds = sorted(n for n, f in self.features.items() if not f.is_numeric)
+            raise InvalidRequest(f"{where}: not a categorical item attribute; expected one of {kinds}")
+
+    def check_names(self, names: Sequence[str], where: str) -> None:
+        for name in names:
+            if name not in self.features:
+                raise InvalidRequest(f"{where}: unknown item attribute {name!r}; expected one of "
+                                     f"{sorted(self.features)}")
+
+    # -- compiling -------------------------------------------------------------------------
+
+    def _count(self, c: Condition) -> int:
+        column = self._columns[c.attribute]
+        if c.op == "range":
+            a, b = column.span(c.low, c.high)
+            return b - a
+        n = column.count(c.values)
+        return n if c.op == "in" else len(self) - n
+
+    def _rows(self, c: Condition) -> np.ndarray:
+        column = self._columns[c.attribute]
+        if c.op == "range":
+            a, b = column.span(c.low, c.high)
+            return np.sort(column.sorted_rows[a:b])
+        return column.rows(c.values)  # "in"; not_in is never a starting set (it is broad)
+
+    def _test(self, c: Condition, rows: np.ndarray) -> np.ndarray:
+        column = self._columns[c.attribute]
+        if c.op == "range":
+            return column.test(rows, c.low, c.high)
+        hit = column.test(rows, c.values)
+        return hit if c.op == "in" else ~hit
+
+    def _mask(self, c: Condition) -> np.ndarray:
+        column = self._columns[c.attribute]
+        if c.op == "range":
+            return column.test(slice(None), c.low, c.high)
+        if c.op == "in" and self._count(c) <= ROW_ARRAY_MAX:
+            mask = np.zeros(len(self), bool)
+            mask[column.rows(c.values)] = True
+            return mask
+        hit = column.test(slice(None), c.values)
+        return hit if c.op == "in" else ~hit
+
+    def compile(self, conditions: Sequence[Condition] = (), exclude_items: Sequence = (),
+                include_items: Sequence | None = None) -> RowSet:
+        """The rows eligible for a request: available, matching every condition, in
+        `include_items` when given, not in `exclude_items` (unknown ids ignored)."""
+        excluded = self.rows_of(exclude_items) if exclude_items else None
+        start: np.ndarray | None = None
+        rest = list(conditions)
+        if include_items is not None:
+            start = self.rows_of(include_items)
+        elif rest:
+            # A not_in is never a starting set: its rows are everything but a few postings.
+            counts = [self._count(c) if c.op != "not_in" else math.inf for c in rest]
+            best = int(np.argmin(counts))
+            if counts[best] <= ROW_ARRAY_MAX:
+                start = self._rows(rest.pop(best))
+        if start is not None:
+            keep = self.available[start]
+            for c in rest:
+                keep &= self._test(c, start)
+            rows = start[keep]
+            if excluded is not None and len(excluded):
+                rows = rows[~np.isin(rows, excluded)]
+            return RowSet(len(rows), rows=rows)
+        mask = self.available.copy()
+        for c in rest:
+            mask &= self._mask(c)
+        if excluded is not None and len(excluded):
+            mask[excluded] = False
+        count = int(np.count_nonzero(mask))
+        if count <= ROW_ARRAY_MAX:
+            return RowSet(count, rows=np.flatnonzero(mask))
+        return RowSet(count, mask=mask)
