@@ -15,11 +15,13 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from recsys.artifacts.catalogue import Change
 from recsys.artifacts.feature_store import FeatureStore
 from recsys.artifacts.numpy_tower import NumpyTower
 from recsys.index.searcher import Searcher
+from recsys.service.filters import ItemAttributes
 
 log = logging.getLogger("recsys.service")
 
@@ -27,8 +29,10 @@ log = logging.getLogger("recsys.service")
 class LiveCatalogue:
     """Which index row serves each item, and which items are unavailable or deleted."""
 
-    def __init__(self, searcher: Searcher, tower: NumpyTower, items: FeatureStore):
+    def __init__(self, searcher: Searcher, tower: NumpyTower, items: FeatureStore,
+                 attributes: ItemAttributes | None = None):
         self.searcher = searcher
+        self.item_attributes = attributes  # kept row-aligned with the index: appended, `available` flipped
         self.tower = tower
         self.items = items             # the version's catalogue: row i of the index is items.ids[i]
         self.moved: dict[str, int] = {}  # item -> its row, for items upserted since the version
@@ -62,24 +66,24 @@ class LiveCatalogue:
                     continue
                 row = next(new_rows)
                 if old is not None:
-                    self.searcher.disable([old])
+                    self._eligible(old, False)
                 elif c.item_id in self.deleted or c.item_id not in self.items.position:
                     self.size += 1
                 self.deleted.discard(c.item_id)
                 self.moved[c.item_id] = row
                 self.attributes[c.item_id] = c.attributes
                 if c.item_id in self.unavailable:
-                    self.searcher.disable([row])
+                    self._eligible(row, False)
             elif old is None:
                 continue  # on an item this version does not hold (validated against another version)
             elif c.op == "unavailable":
                 self.unavailable.add(c.item_id)
-                self.searcher.disable([old])
+                self._eligible(old, False)
             elif c.op == "available":
                 self.unavailable.discard(c.item_id)
-                self.searcher.enable([old])
+                self._eligible(old, True)
             elif c.op == "delete":
-                self.searcher.disable([old])
+                self._eligible(old, False)
                 self.unavailable.discard(c.item_id)
                 self.deleted.add(c.item_id)
                 self.size -= 1
@@ -98,6 +102,11 @@ class LiveCatalogue:
         self.apply(changes, seq)
         self.seq = seq
 
+    def _eligible(self, row: int, value: bool) -> None:
+        (self.searcher.enable if value else self.searcher.disable)([row])
+        if self.item_attributes is not None:
+            self.item_attributes.available[row] = value
+
     def _embeddable(self, change: Change) -> bool:
         missing = [f["name"] for f in self.tower.features if f["name"] != "item_id" and f["name"] not in change.attributes]
         if missing:  # written for a model with other item features: keep the item as this version has it
@@ -111,7 +120,14 @@ class LiveCatalogue:
             values = [c.item_id if name == "item_id" else c.attributes[name] for c in upserts]
             columns[name] = (np.asarray(values, np.float32) if f["kind"] == "numeric"
                              else np.asarray([str(v) for v in values], dtype=object))
-        return self.searcher.add(self.tower(columns), np.asarray([c.item_id for c in upserts], dtype=object))
+        rows = self.searcher.add(self.tower(columns), np.asarray([c.item_id for c in upserts], dtype=object))
+        if self.item_attributes is not None:
+            frame = pd.DataFrame({"item_id": [c.item_id for c in upserts]} | {
+                name: [c.attributes[name] for c in upserts] for name in self.item_attributes.features
+                if name != "item_id"})
+            if not np.array_equal(self.item_attributes.append(frame), rows):
+                raise RuntimeError("item attributes and index rows diverged")
+        return rows
 
     def raw_attributes(self, item_id: str) -> dict:
         """The item's attributes as the data files hold them."""

@@ -22,6 +22,7 @@ import pandas as pd
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.version import Version
 from recsys.index.searcher import Searcher
+from recsys.service.filters import ItemAttributes
 from recsys.service.live_catalogue import LiveCatalogue
 from recsys.service.domain import InvalidRequest, Objective, Query, RequestError, UnknownUser
 from recsys.service.settings import Settings
@@ -55,7 +56,8 @@ class Recommender:
         items = version.table("item")
         if not np.array_equal(items.ids, self.searcher.item_ids):
             raise ArtifactError(f"model {self.version}: index rows are not the catalogue's items in order")
-        self.catalogue = LiveCatalogue(self.searcher, version.numpy_tower("item"), items)
+        self.attributes = ItemAttributes(items.features, pd.DataFrame(items.columns))  # rows = index rows
+        self.catalogue = LiveCatalogue(self.searcher, version.numpy_tower("item"), items, self.attributes)
         self.heads = version.heads()
         self.candidates = settings.candidates
         self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
