@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS items (
 """
 
 
+_STATUS_AFTER = {"unavailable": "unavailable", "available": "available", "delete": "deleted"}
+
+
 class CatalogueError(DataError):
     """A change that cannot be applied; names the entry and the field. Nothing was applied."""
 
@@ -138,7 +141,7 @@ def validate(rows: Iterable[tuple[str, str, object, dict | None]], features: Seq
         if now in (None, "deleted"):
             raise CatalogueError(where, "item_id", f"{item_id!r} is not in the catalogue")
         changes.append(Change(item_id, op))
-        status[item_id] = {"unavailable": "unavailable", "available": "available", "delete": "deleted"}[op]
+        status[item_id] = _STATUS_AFTER[op]
     return changes
 
 
@@ -172,8 +175,10 @@ def read_changes(path: str | Path, features: Sequence[Feature]) -> list[tuple[st
             line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
             raise CatalogueError(f"row {line}", name, "must be a finite number")
     first = 2 if path.suffix == ".csv" else 1
-    records = frame.to_dict("records")
-    return [(f"row {i + first}", r.pop("op"), r.get("item_id"), r) for i, r in enumerate(records)]
+    names = [c for c in frame.columns if c != "op"]
+    columns = [frame[c].tolist() for c in names]
+    rows = [dict(zip(names, values)) for values in zip(*columns)]
+    return [(f"row {i + first}", op, row.get("item_id"), row) for i, (op, row) in enumerate(zip(frame["op"].tolist(), rows))]
 
 
 class Catalogue:
@@ -223,22 +228,26 @@ class Catalogue:
     def apply(self, changes: Sequence[Change]) -> int:
         """Write validated changes in one transaction; the sequence number of the last one."""
         db, at = self._db(), time.time()
+        logged = [(c.item_id, c.op, json.dumps(c.attributes) if c.attributes is not None else None, at)
+                  for c in changes]
         try:
-            db.execute("BEGIN IMMEDIATE")
-            for c in changes:
-                attrs = json.dumps(c.attributes) if c.attributes is not None else None
-                seq = db.execute("INSERT INTO changes (item_id, op, attributes, at) VALUES (?, ?, ?, ?)",
-                                 (c.item_id, c.op, attrs, at)).lastrowid
-                if c.op == "upsert":
-                    db.execute("INSERT INTO items (item_id, status, attributes, seq) VALUES (?, 'available', ?, ?) "
-                               "ON CONFLICT(item_id) DO UPDATE SET attributes = excluded.attributes, seq = excluded.seq, "
-                               "status = CASE WHEN status = 'deleted' THEN 'available' ELSE status END",
-                               (c.item_id, attrs, seq))
+            db.execute("BEGIN IMMEDIATE")  # the writer lock: sequence numbers below are contiguous
+            first = self.last_seq() + 1
+            db.executemany("INSERT INTO changes (item_id, op, attributes, at) VALUES (?, ?, ?, ?)", logged)
+            # Each item's state after the batch, walked in order, then one row per item.
+            final = {i: [status, None] for i, status in self.statuses(c[0] for c in logged).items()}
+            for n, (item_id, op, attrs, _) in enumerate(logged):
+                state = final.setdefault(item_id, ["available", None])
+                if op == "upsert":
+                    state[0] = "available" if state[0] == "deleted" else state[0]
+                    state[1] = attrs
                 else:
-                    status = {"unavailable": "unavailable", "available": "available", "delete": "deleted"}[c.op]
-                    db.execute("INSERT INTO items (item_id, status, attributes, seq) VALUES (?, ?, NULL, ?) "
-                               "ON CONFLICT(item_id) DO UPDATE SET status = excluded.status, seq = excluded.seq",
-                               (c.item_id, status, seq))
+                    state[0] = _STATUS_AFTER[op]
+                state.append(first + n)
+            db.executemany("INSERT INTO items (item_id, status, attributes, seq) VALUES (?, ?, ?, ?) "
+                           "ON CONFLICT(item_id) DO UPDATE SET status = excluded.status, seq = excluded.seq, "
+                           "attributes = COALESCE(excluded.attributes, attributes)",
+                           [(i, st[0], st[1], st[-1]) for i, st in final.items() if len(st) > 2])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -4,7 +4,6 @@ durable across kill -9, followed by every worker, kept by a newly trained versio
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -14,8 +13,7 @@ import numpy as np
 import pytest
 
 from recsys.artifacts.version import Version
-from tests.conftest import recsys
-from tests.service.servers import TOKEN, start_serve, wait_until
+from tests.service.servers import TOKEN, start_serve
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ALL = 300  # more than the seed catalogue's 200 items: k = ALL returns every eligible item
