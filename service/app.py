@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
                        max_queue=settings.max_queue, queue_timeout=settings.queue_timeout, metrics=metrics,
                        arrivals=arrivals)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
-                       metrics=metrics)
+                       metrics=metrics, per_path={"/admin/items": settings.max_admin_body_bytes})
     routes = frozenset(r.path for r in app.routes)
     app.add_middleware(RequestContext, metrics=metrics, routes=routes)
     return app

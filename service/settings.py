@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # Hostile input. Largest request body (bytes), checked before parsing: a request is a few
     # hundred bytes, and a large limit only lets a client make the service parse megabytes.
     max_body_bytes: int = Field(65_536, ge=1_024, le=16 * 1024 * 1024, description="largest request body (bytes)")
+    # Largest POST /admin/items body: a full batch of 10,000 upserts is ~1-2 MB; it is behind
+    # the admin token, but still parsed whole in memory.
+    max_admin_body_bytes: int = Field(4 * 1024 * 1024, ge=1_024, le=256 * 1024 * 1024,
+                                      description="largest POST /admin/items body (bytes)")
     # Deepest JSON nesting accepted (a valid request nests 2 deep); deeper bodies get 422
     # before the JSON parser recurses into them.
     max_json_depth: int = Field(8, ge=2, le=256, description="deepest JSON nesting accepted")
@@ -117,7 +121,7 @@ class Settings(BaseSettings):
 
     # Bearer token for POST /admin/reload. Unset = the admin endpoint is off (404). At least
     # 16 characters. Environment only (RECSYS_ADMIN_TOKEN): no flag, see above.
-    admin_token: SecretStr | None = Field(None, exclude=True, description="bearer token for POST /admin/reload")
+    admin_token: SecretStr | None = Field(None, exclude=True, description="bearer token for /admin/reload and /admin/items")
 
     # After SIGTERM: seconds /readyz answers 503 while requests are still served, so a load
     # balancer stops routing here before the listener closes. 0 = stop accepting at once;

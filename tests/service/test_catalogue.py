@@ -194,7 +194,7 @@ def test_an_acknowledged_change_survives_kill_9(seed_artifacts, tmp_path):
 def test_two_workers_both_serve_a_change_within_a_second(seed_artifacts, tmp_path):
     server = start_serve(seed_artifacts, "--workers", "2", "--max-k", str(ALL), RECSYS_ADMIN_TOKEN=TOKEN,
                          RECSYS_CATALOGUE_DB=str(tmp_path / "catalogue.db"))
-    server.wait_ready()
+    server.wait_ready(timeout=240)  # two processes loading a model on a shared machine
     try:
         with httpx.Client(base_url=server.base, timeout=10) as client:
             top = served(client, "1")[:10]
