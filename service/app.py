@@ -67,6 +67,9 @@ def recommend_response(user_id: str, version: str, objective: Objective, out: Sc
             columns[name] = values.tolist()
     names = list(columns)
     items = [dict(zip(names, row)) for row in zip(*columns.values())]
+    if out.attributes is not None:
+        for item, attributes in zip(items, out.attributes):
+            item["attributes"] = attributes
     body = {"user_id": user_id, "model_version": version, "objective": objective.value, "items": items}
     if out.fallback is not None:
         body["fallback"] = out.fallback

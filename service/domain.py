@@ -29,6 +29,16 @@ class Query:
     objective: Objective = Objective.ctcvr
     exclude_seen: bool = False
     user_features: dict | None = None
+    filters: dict | None = None           # attribute -> {"in": [...]} | {"not_in": [...]} | {"gte", "lte"}
+    exclude_items: list | None = None     # ids never returned
+    include_items: list | None = None     # rank only these ids
+    diversity: dict | None = None         # {"attribute", "max_per_value"}
+    fields: list | None = None            # attributes each returned item carries
+
+    @property
+    def restricted(self) -> bool:
+        """Whether the eligible items are a subset of the catalogue (searched per query)."""
+        return bool(self.filters or self.exclude_items or self.include_items is not None or self.diversity)
 
 
 class RequestError(Exception):

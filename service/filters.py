@@ -105,15 +105,16 @@ class _Categorical:
 
 
 class _Numeric:
-    """A numeric attribute: values (N,) float64, and (value, row) sorted by value."""
+    """A numeric attribute: values (N,) float32 (as the catalogue stores them), and (value, row)
+    sorted by value; bounds are compared at the same precision."""
 
     def __init__(self):
-        self.values = np.empty(0, np.float64)
-        self.sorted_values = np.empty(0, np.float64)
+        self.values = np.empty(0, np.float32)
+        self.sorted_values = np.empty(0, np.float32)
         self.sorted_rows = np.empty(0, np.int64)
 
     def append(self, raw: np.ndarray, start: int) -> None:
-        new = np.asarray(raw, np.float64)
+        new = np.asarray(raw, np.float32)
         self.values = np.concatenate([self.values, new])
         order = np.argsort(new, kind="stable")
         at = np.searchsorted(self.sorted_values, new[order], side="right")
@@ -121,12 +122,12 @@ class _Numeric:
         self.sorted_rows = np.insert(self.sorted_rows, at, order.astype(np.int64) + start)
 
     def span(self, low: float, high: float) -> tuple[int, int]:
-        return (int(np.searchsorted(self.sorted_values, low, side="left")),
-                int(np.searchsorted(self.sorted_values, high, side="right")))
+        return (int(np.searchsorted(self.sorted_values, np.float32(low), side="left")),
+                int(np.searchsorted(self.sorted_values, np.float32(high), side="right")))
 
     def test(self, rows: np.ndarray, low: float, high: float) -> np.ndarray:
         v = self.values[rows]
-        return (v >= low) & (v <= high)
+        return (v >= np.float32(low)) & (v <= np.float32(high))
 
 
 class ItemAttributes:
@@ -138,7 +139,8 @@ class ItemAttributes:
         self.features = {f.name: f for f in features}
         self.features.setdefault("item_id", Feature("item_id", "item", "id"))
         self._columns = {f.name: (_Numeric() if f.is_numeric else _Categorical()) for f in features}
-        self.available = np.empty(0, bool)  # (N,); flip rows in place: False = never eligible
+        self.available = np.empty(0, bool)  # (N,) False = never eligible; change it with set_available
+        self._unavailable = 0
         if frame is not None:
             self.append(frame)
 
@@ -150,10 +152,20 @@ class ItemAttributes:
         start = len(self)
         for name, column in self._columns.items():
             values = frame[name]
-            column.append(values.to_numpy(np.float64) if self.features[name].is_numeric
+            column.append(values.to_numpy(np.float32) if self.features[name].is_numeric
                           else values.astype(str).to_numpy(dtype=object), start)
         self.available = np.concatenate([self.available, np.ones(len(frame), bool)])
         return np.arange(start, len(self), dtype=np.int64)
+
+    def set_available(self, rows: np.ndarray | Sequence[int], available: bool) -> None:
+        """Make `rows` eligible again (True) or never eligible (False: out of stock, deleted)."""
+        self.available[np.asarray(rows, np.int64)] = available
+        self._unavailable = len(self) - int(np.count_nonzero(self.available))
+
+    @property
+    def all_available(self) -> bool:
+        """Every row eligible: an unfiltered request may then search the whole index."""
+        return self._unavailable == 0
 
     def rows_of(self, item_ids: Sequence) -> np.ndarray:
         """Rows of the given item ids (strings or ints; unknown ids ignored), sorted, unique."""
@@ -163,7 +175,7 @@ class ItemAttributes:
         """The raw value of one attribute at one row: a str, or a float for a numeric."""
         column = self._columns[name]
         if isinstance(column, _Numeric):
-            return float(column.values[row])
+            return float(str(column.values[row]))  # the float32's shortest form: 19.99, not 19.9899997
         return column.values[column.codes[row]]
 
     def category_codes(self, name: str) -> np.ndarray:
@@ -264,10 +276,12 @@ class ItemAttributes:
         return hit if c.op == "in" else ~hit
 
     def compile(self, conditions: Sequence[Condition] = (), exclude_items: Sequence = (),
-                include_items: Sequence | None = None) -> RowSet:
+                include_items: Sequence | None = None, exclude_rows: np.ndarray | None = None) -> RowSet:
         """The rows eligible for a request: available, matching every condition, in
-        `include_items` when given, not in `exclude_items` (unknown ids ignored)."""
+        `include_items` when given, not in `exclude_items` (unknown ids ignored) nor `exclude_rows`."""
         excluded = self.rows_of(exclude_items) if exclude_items else None
+        if exclude_rows is not None and len(exclude_rows):
+            excluded = exclude_rows if excluded is None else np.union1d(excluded, exclude_rows)
         start: np.ndarray | None = None
         rest = list(conditions)
         if include_items is not None:

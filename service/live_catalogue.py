@@ -29,10 +29,9 @@ log = logging.getLogger("recsys.service")
 class LiveCatalogue:
     """Which index row serves each item, and which items are unavailable or deleted."""
 
-    def __init__(self, searcher: Searcher, tower: NumpyTower, items: FeatureStore,
-                 attributes: ItemAttributes | None = None):
+    def __init__(self, searcher: Searcher, tower: NumpyTower, items: FeatureStore, attributes: ItemAttributes):
         self.searcher = searcher
-        self.item_attributes = attributes  # kept row-aligned with the index: appended, `available` flipped
+        self.item_attributes = attributes  # row-aligned with the index: appended; `available` = may be served
         self.tower = tower
         self.items = items             # the version's catalogue: row i of the index is items.ids[i]
         self.moved: dict[str, int] = {}  # item -> its row, for items upserted since the version
@@ -103,9 +102,7 @@ class LiveCatalogue:
         self.seq = seq
 
     def _eligible(self, row: int, value: bool) -> None:
-        (self.searcher.enable if value else self.searcher.disable)([row])
-        if self.item_attributes is not None:
-            self.item_attributes.available[row] = value
+        self.item_attributes.set_available([row], value)
 
     def _embeddable(self, change: Change) -> bool:
         missing = [f["name"] for f in self.tower.features if f["name"] != "item_id" and f["name"] not in change.attributes]
@@ -121,12 +118,10 @@ class LiveCatalogue:
             columns[name] = (np.asarray(values, np.float32) if f["kind"] == "numeric"
                              else np.asarray([str(v) for v in values], dtype=object))
         rows = self.searcher.add(self.tower(columns), np.asarray([c.item_id for c in upserts], dtype=object))
-        if self.item_attributes is not None:
-            frame = pd.DataFrame({"item_id": [c.item_id for c in upserts]} | {
-                name: [c.attributes[name] for c in upserts] for name in self.item_attributes.features
-                if name != "item_id"})
-            if not np.array_equal(self.item_attributes.append(frame), rows):
-                raise RuntimeError("item attributes and index rows diverged")
+        frame = pd.DataFrame({"item_id": [c.item_id for c in upserts]} | {
+            name: [c.attributes[name] for c in upserts] for name in self.item_attributes.features if name != "item_id"})
+        if not np.array_equal(self.item_attributes.append(frame), rows):
+            raise RuntimeError("item attributes and index rows diverged")
         return rows
 
     def raw_attributes(self, item_id: str) -> dict:

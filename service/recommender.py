@@ -2,6 +2,12 @@
 
     user feature store -> user tower -> ANN top-K' -> filter (seen) -> CTR/CVR heads -> top-k
 
+A request that restricts the eligible items (filters, exclude_items, include_items, diversity,
+or any item made unavailable) compiles them into a row set (service/filters.py) and searches
+only those rows: exactly when they are few, through the index with a selector when many
+(index/searcher.py), so its K' candidates are the true filtered top-K', never a post-filtered
+remainder of the unfiltered one.
+
 Each operator gets its artifact from one opened version (artifacts/version.py), which
 verified every checksum and checked that the model and the index agree (model version,
 dimension, item count, metric) before anything here loads.
@@ -22,9 +28,9 @@ import pandas as pd
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.version import Version
 from recsys.index.searcher import Searcher
-from recsys.service.filters import ItemAttributes
 from recsys.service.live_catalogue import LiveCatalogue
 from recsys.service.domain import InvalidRequest, Objective, Query, RequestError, UnknownUser
+from recsys.service.filters import Condition, ItemAttributes, RowSet
 from recsys.service.settings import Settings
 from recsys.service.user_features import columns as feature_columns
 
@@ -40,6 +46,22 @@ class Scored:
     similarity: np.ndarray | None
     overfetched: int = 0            # index candidates fetched beyond k (filtered or re-ranked away)
     fallback: str | None = None     # "popular" when no user vector was used
+    attributes: list[dict] | None = None  # per item, the requested fields' values
+
+
+# A diversity cap can leave k unfilled from K' candidates: fetch this many times deeper, up to
+# DIVERSITY_MAX_FETCH candidates (past that the answer is what the caps allow from them).
+DIVERSITY_DEEPEN = 4
+DIVERSITY_MAX_FETCH = 20_000
+
+
+@dataclass
+class Plan:
+    """A query's validated restrictions."""
+
+    conditions: list[Condition]
+    fields: tuple[str, ...]
+    diversity: tuple[str, int] | None
 
 
 class Recommender:
@@ -56,11 +78,25 @@ class Recommender:
         items = version.table("item")
         if not np.array_equal(items.ids, self.searcher.item_ids):
             raise ArtifactError(f"model {self.version}: index rows are not the catalogue's items in order")
-        self.attributes = ItemAttributes(items.features, pd.DataFrame(items.columns))  # rows = index rows
-        self.catalogue = LiveCatalogue(self.searcher, version.numpy_tower("item"), items, self.attributes)
         self.heads = version.heads()
         self.candidates = settings.candidates
         self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
+        self.attributes = self._attributes(items)
+        self.catalogue = LiveCatalogue(self.searcher, version.numpy_tower("item"), items, self.attributes)
+        self.default_fields = tuple(f.strip() for f in settings.default_fields.split(",") if f.strip())
+        try:
+            self.attributes.check_names(self.default_fields, "default_fields")
+        except InvalidRequest as e:
+            raise ArtifactError(f"model {self.version}: setting {e.message}") from None
+
+    def _attributes(self, catalogue) -> ItemAttributes:
+        """The catalogue's attributes aligned to index rows."""
+        positions = [catalogue.position.get(i) for i in self.searcher.item_ids.tolist()]
+        if any(p is None for p in positions):
+            raise ArtifactError(f"model {self.version}: the index names items the catalogue does not hold")
+        columns = catalogue.rows(positions) | {"item_id": self.searcher.item_ids.astype(object)}
+        features = catalogue.features
+        return ItemAttributes(features, pd.DataFrame(columns))
 
     @property
     def item_count(self) -> int:
@@ -114,32 +150,70 @@ class Recommender:
             vectors[i] = self.user_tower(cols)[0]
         return vectors, errors
 
-    def recommend_batch(self, queries: Sequence[Query]) -> list[Scored | RequestError]:
-        """Each query's best min(k, available) items, best first, or the error that query raised.
+    def plan(self, q: Query) -> Plan:
+        """The query's filters, diversity and fields checked against the catalogue (InvalidRequest)."""
+        attrs = self.attributes
+        conditions = attrs.parse(q.filters)
+        fields = tuple(q.fields) if q.fields is not None else self.default_fields
+        attrs.check_names(fields, "fields")
+        diversity = None
+        if q.diversity is not None:
+            attrs.check_categorical(q.diversity["attribute"], "diversity.attribute")
+            diversity = (q.diversity["attribute"], int(q.diversity["max_per_value"]))
+        return Plan(conditions, fields, diversity)
 
-        One user-tower call for the stored users, one index search per over-fetch size (queries
-        filtering different numbers of seen items need different depths), one heads call per
-        search; only the final top-k selection is per query, over its K' candidates.
+    def recommend_batch(self, queries: Sequence[Query]) -> list[Scored | RequestError]:
+        """Each query's best min(k, eligible) items, best first, or the error that query raised.
+
+        One user-tower call for the stored users. Unrestricted queries share one index search
+        per over-fetch size (queries filtering different numbers of seen items need different
+        depths) and one heads call per search; a restricted query searches its own row set.
         """
         vectors, errors = self.user_vectors(queries)
         out: list[Scored | RequestError] = list(errors)
+        plans: list[Plan | None] = [None] * len(queries)
+        for i, q in enumerate(queries):
+            if errors[i] is None:
+                try:
+                    plans[i] = self.plan(q)
+                except RequestError as e:
+                    out[i] = errors[i] = e
         empty = np.empty(0, np.int64)
         seen = [self.seen.get(q.user_id, empty) if q.exclude_seen else empty for q in queries]
+        all_available = self.attributes.all_available
         # Over-fetch by the number of items that will be filtered out, so k still come back.
         depth: dict[int, list[int]] = {}
         for i, q in enumerate(queries):
-            if errors[i] is None:
+            if errors[i] is not None:
+                continue
+            if q.restricted or not all_available:
+                out[i] = self._restricted(q, plans[i], vectors[i], seen[i])
+            else:
                 depth.setdefault(max(q.k, self.candidates) + len(seen[i]), []).append(i)
         for fetch, members in depth.items():
             sims, rows = self.searcher.search(vectors[members], fetch)
             p_click, p_conv = self.heads.predict(vectors[members][:, None, :],
                                                  self.searcher.embeddings[np.maximum(rows, 0)])
             for j, i in enumerate(members):
-                out[i] = self._select(queries[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i])
+                out[i] = self._select(queries[i], plans[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i])
         return out
 
-    def _select(self, q: Query, sims, rows, p_click, p_conv, seen) -> Scored:
-        """The top k of one query's candidates (K',), after dropping missing and seen rows."""
+    def _restricted(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray) -> Scored:
+        """One query over its own eligible rows: the true top-K' of them, re-scored."""
+        eligible: RowSet = self.attributes.compile(plan.conditions, q.exclude_items or (), q.include_items, seen)
+        fetch = max(q.k, self.candidates)
+        while True:
+            sims, rows = self.searcher.search_subset(vector, fetch, eligible.rows, eligible.mask, eligible.count)
+            p_click, p_conv = self.heads.predict(vector[None, None, :], self.searcher.embeddings[rows][None])
+            out = self._select(q, plan, sims, rows, p_click[0], p_conv[0], np.empty(0, np.int64))
+            if (len(out.item_ids) >= min(q.k, eligible.count) or len(rows) >= eligible.count
+                    or fetch >= DIVERSITY_MAX_FETCH):
+                return out
+            fetch = min(fetch * DIVERSITY_DEEPEN, DIVERSITY_MAX_FETCH)
+
+    def _select(self, q: Query, plan: Plan, sims, rows, p_click, p_conv, seen) -> Scored:
+        """The top k of one query's candidates (K',), after dropping missing and seen rows,
+        at most max_per_value per value of the diversity attribute."""
         fetched = int((rows >= 0).sum())
         keep = rows >= 0
         if len(seen):
@@ -147,21 +221,30 @@ class Recommender:
         sims, rows, p_click, p_conv = sims[keep], rows[keep], p_click[keep], p_conv[keep]
         score = {Objective.ctcvr: p_click * p_conv, Objective.ctr: p_click,
                  Objective.cvr: p_conv, Objective.similarity: sims}[q.objective]
-        order = np.lexsort((-sims, -score))[:q.k]  # ties broken by similarity
-        return Scored(self.searcher.item_ids[rows[order]], score[order], p_click[order], p_conv[order], sims[order],
-                      overfetched=max(0, fetched - len(order)))
+        order = np.lexsort((-sims, -score))  # ties broken by similarity
+        if plan.diversity is not None:
+            name, cap = plan.diversity
+            order = order[_within_cap(self.attributes.category_codes(name)[rows[order]], cap)]
+        order = order[:q.k]
+        chosen = rows[order]
+        attributes = None
+        if plan.fields:
+            attributes = [{name: self.attributes.value(name, r) for name in plan.fields} for r in chosen.tolist()]
+        return Scored(self.searcher.item_ids[chosen], score[order], p_click[order], p_conv[order], sims[order],
+                      overfetched=max(0, fetched - len(order)), attributes=attributes)
 
     def recommend(self, user_id: str, k: int, objective: Objective = Objective.ctcvr,
-                  exclude_seen: bool = False, user_features: dict | None = None) -> Scored:
-        """Best min(k, available) items for one user, best first (a batch of one)."""
-        out = self.recommend_batch([Query(user_id, k, objective, exclude_seen, user_features)])[0]
+                  exclude_seen: bool = False, user_features: dict | None = None, **restrictions) -> Scored:
+        """Best min(k, available) items for one user, best first (a batch of one); `restrictions`
+        are Query's filters, exclude_items, include_items, diversity and fields."""
+        out = self.recommend_batch([Query(user_id, k, objective, exclude_seen, user_features, **restrictions)])[0]
         if isinstance(out, RequestError):
             raise out
         return out
 
     def popular(self, k: int) -> Scored:
         """The k most-interacted items of the training data: the unknown-user fallback."""
-        rows = self.popular_rows[self.searcher.eligible[self.popular_rows]][:k]
+        rows = self.popular_rows[self.attributes.available[self.popular_rows]][:k]
         return Scored(self.searcher.item_ids[rows], self.popularity[rows], None, None, None, fallback="popular")
 
     def smoke_test(self) -> None:
@@ -171,3 +254,14 @@ class Recommender:
             if len(out.item_ids) != min(1, self.item_count) or not np.all(np.isfinite(out.score)):
                 raise ArtifactError(f"model {self.version}: smoke query returned {len(out.item_ids)} item(s) "
                                     f"with scores {out.score.tolist()}")
+
+
+def _within_cap(codes: np.ndarray, cap: int) -> np.ndarray:
+    """Positions (in order) of the items that are among the first `cap` of their value."""
+    by_value = np.argsort(codes, kind="stable")
+    sorted_codes = codes[by_value]
+    starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    rank = np.arange(len(codes)) - np.repeat(starts, np.diff(np.r_[starts, len(codes)]))
+    within = np.empty(len(codes), bool)
+    within[by_value] = rank < cap
+    return np.flatnonzero(within)

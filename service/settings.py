@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     nprobe: int = Field(32, ge=1, description="IVF lists probed per query")
     # HNSW beam width: higher recall, slower queries. Ignored by other formats.
     ef_search: int = Field(64, ge=1, description="HNSW beam width")
+    # Item attributes every /recommend item carries when the request names no `fields`
+    # (comma-separated, e.g. "item_category,item_price"): clients need not join the catalogue,
+    # but every item's JSON grows by its attributes. A request's `fields` replaces this list.
+    default_fields: str = Field("", description="item attributes returned with every item unless a request "
+                                                "names its own fields (comma-separated)")
     # What computes the user embedding: the tower's exported weights in numpy (~30x less
     # per-call overhead than a TensorFlow call, kept equal to it by a parity test) or the
     # SavedModel itself (the reference; ~1 ms per call).
