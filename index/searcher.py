@@ -13,6 +13,11 @@ A subset is searched one of two ways, chosen by its size:
 and an approximate search that comes back with fewer rows than it could have (HNSW over inner
 product leaves some items unreachable; a selective bitmap leaves probed lists empty) is
 completed by an exact scan over the rows it did not return, so an answer is never short.
+
+The index grows while it serves: `add` appends rows (new items, new versions of changed
+items; which rows may be served is the caller's row set). FAISS does not allow `add`
+concurrently with `search` on one index: the caller serialises them (the service runs both
+on its batching thread).
 """
 
 from __future__ import annotations
@@ -59,8 +64,10 @@ class Searcher:
 
     def __init__(self, index: ItemIndex, nprobe: int | None = None, ef_search: int | None = None):
         self.index = index.ann
-        self.item_ids = index.item_ids
-        self.embeddings = index.embeddings
+        self._n = len(index.item_ids)
+        # Growth buffers (capacity doubles), so appending a few rows copies nothing.
+        self._ids = np.asarray(index.item_ids).astype(object)
+        self._embeddings = index.embeddings
         self.manifest = index.manifest
         self.dim = self.embeddings.shape[1]
         formats.set_search_params(self.index, nprobe=nprobe, ef_search=ef_search)
@@ -71,7 +78,32 @@ class Searcher:
         self.ef_search = self._hnsw.hnsw.efSearch if self._hnsw is not None else None
 
     def __len__(self) -> int:
-        return len(self.item_ids)
+        return self._n
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        """(N,) object: row -> item_id."""
+        return self._ids[:self._n]
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        """(N, D) float32: row -> item vector."""
+        return self._embeddings[:self._n]
+
+    def add(self, vectors: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
+        """Append rows (M, D) named `item_ids` (M,); their row numbers (M,)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        need = self._n + len(vectors)
+        if need > len(self._ids):
+            cap = max(need, 2 * len(self._ids), 1024)
+            self._ids = _grow(self._ids, cap)
+            self._embeddings = _grow(self._embeddings, cap)
+        rows = np.arange(self._n, need)
+        self._ids[rows] = np.asarray(item_ids, dtype=object)
+        self._embeddings[rows] = vectors
+        self.index.add(vectors)
+        self._n = need
+        return rows
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """queries (B, D) -> (similarities (B, k'), rows (B, k')), k' = min(k, len), best first.
@@ -129,3 +161,9 @@ class Searcher:
         all_rows = np.concatenate([got, more[0]])
         order = np.argsort(-all_sims, kind="stable")
         return all_sims[order], all_rows[order]
+
+
+def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
+    out[:len(array)] = array
+    return out

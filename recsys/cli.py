@@ -177,6 +177,21 @@ def cmd_prune(args) -> None:
     print(json.dumps(prune(args.artifacts, args.keep)))
 
 
+def cmd_catalogue_apply(args) -> None:
+    from recsys.artifacts.catalogue import Catalogue, read_changes, validate
+    from recsys.artifacts.version import Version
+
+    version = Version.open(args.artifacts, args.version, need_index=True)
+    features = version.spec.tower("item")
+    rows = read_changes(args.file, features)
+    base = set(version.table("item").ids)
+    store = Catalogue(Path(args.catalogue_db) if args.catalogue_db else Catalogue.at_root(args.artifacts).path)
+    known = store.statuses(str(r[2]) for r in rows if isinstance(r[2], (int, str)))
+    changes = validate(rows, features, lambda i: known.get(i, "available" if i in base else None))
+    seq = store.apply(changes) if changes else store.last_seq()
+    print(json.dumps({"applied": len(changes), "last_change": seq, "store": str(store.path)}))
+
+
 def cmd_serve(args) -> None:
     from pydantic import ValidationError
 
@@ -390,6 +405,16 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--artifacts", required=True)
     s.add_argument("--keep", required=True, type=int, help="newest complete versions to keep (at least 1)")
     s.set_defaults(func=cmd_prune)
+
+    s = sub.add_parser("catalogue", help="change the live catalogue (served without retraining)")
+    cat = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    s = cat.add_parser("apply", help="apply a file of item changes, all or nothing "
+                                     "(columns item_id, op = upsert|unavailable|available|delete, item attributes)")
+    s.add_argument("--artifacts", required=True)
+    s.add_argument("--file", required=True, help="changes as .csv or .parquet")
+    s.add_argument("--version", help="version whose item features upserts must carry (default: the one served)")
+    s.add_argument("--catalogue-db", help="the store (default ARTIFACTS/catalogue.db; RECSYS_CATALOGUE_DB of the service)")
+    s.set_defaults(func=cmd_catalogue_apply)
 
     s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     if command in (None, "serve"):

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.service import admin, docs, pages
 from recsys.service.batcher import Arrivals, BatcherStopped, MicroBatcher
+from recsys.service.catalogue_follower import Follower
 from recsys.service.domain import InvalidRequest, Objective, UnknownUser
 from recsys.service.errors import NotReady, Overloaded, install
 from recsys.service.limits import Admission, Backpressure, BodyLimit
@@ -30,7 +31,7 @@ from recsys.service.observability import Metrics, RequestContext, annotate
 from recsys.service.recommender import Recommender, Scored
 from recsys.service.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recsys.service.settings import Settings
-from recsys.service.state import Loader, State, load_recommender
+from recsys.service.state import Loader, State, load_recommender, open_catalogue
 
 log = logging.getLogger("recsys.service")
 BATCHER_STOPPED = "batcher stopped; restart the service"  # nothing restarts the thread but a new process
@@ -86,14 +87,29 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
                            max_delay=settings.batch_delay_ms / 1000, arrivals=arrivals,
                            on_batch=metrics.batch_size.observe)
 
+    def applied(rec: Recommender, changes: list) -> None:
+        for c in changes:
+            metrics.catalogue_changes.labels(op=c.op).inc()
+        if rec is state.recommender:
+            metrics.catalogue(rec.item_count, len(rec.catalogue.unavailable))
+
+    store = open_catalogue(settings)
+    follower = None if store is None else Follower(store, lambda: state.recommender, batcher.call,
+                                                   settings.catalogue_poll_ms / 1000, applied)
+    app_state = {"store": store, "follower": follower}
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         batcher.start()
         threading.Thread(target=state.start, name="model-loader", daemon=True).start()
+        if follower is not None:
+            follower.start()
         try:
             yield
         finally:
             state.draining = True
+            if follower is not None:
+                follower.stop()
             batcher.close()
 
     # docs_url/redoc_url off: their default pages load scripts from a CDN (service/docs.py serves /docs).
@@ -102,6 +118,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
     app.state.recsys = state
     # Shared with the HTTP protocol (service/shedding.py), which refuses early while it is full.
     app.state.admission = admission = Admission(settings.max_in_flight + settings.max_queue)
+    app.state.catalogue = app_state
     install(app)
     admin.install(app)
 
@@ -153,7 +170,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
                        max_queue=settings.max_queue, queue_timeout=settings.queue_timeout, metrics=metrics,
                        arrivals=arrivals, admission=admission)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
-                       metrics=metrics)
+                       metrics=metrics, per_path={"/admin/items": settings.max_admin_body_bytes})
     routes = frozenset(r.path for r in app.routes)
     app.add_middleware(RequestContext, metrics=metrics, routes=routes)
     return app

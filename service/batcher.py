@@ -62,6 +62,15 @@ class _Job:
     arrived: float = field(default_factory=time.perf_counter)
 
 
+@dataclass
+class _Task:
+    """Work to run on the batching thread between two batches (e.g. an index change)."""
+
+    fn: Callable[[], object]
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
 class BatcherStopped(RuntimeError):
     """The batching thread is not running: not started, closed, or dead."""
 
@@ -101,7 +110,7 @@ class MicroBatcher:
         self.arrivals = arrivals or Arrivals()
         self.on_batch = on_batch
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._held: _Job | None = None  # a job of another model, first in the next batch
+        self._held: _Job | _Task | None = None  # a job of another model or a task, first next time
         self._thread: threading.Thread | None = None
         self._running = False  # False from the moment the thread starts winding down
 
@@ -128,6 +137,18 @@ class MicroBatcher:
             self._fail_queued()
         return await asyncio.wait_for(job.future, timeout)
 
+    def call(self, fn: Callable[[], object], timeout: float | None = None) -> None:
+        """Run `fn()` on the batching thread between batches and wait for it (from another thread);
+        whatever it raises is raised here."""
+        if not self.alive:
+            raise BatcherStopped("the batching thread is not running")
+        task = _Task(fn)
+        self._queue.put(task)
+        if not task.done.wait(timeout):
+            raise TimeoutError("the batching thread did not run the task in time")
+        if task.error is not None:
+            raise task.error
+
     def close(self, timeout: float = 5.0) -> None:
         """Finish the queued work, then stop the thread."""
         if self._thread is not None:
@@ -143,14 +164,17 @@ class MicroBatcher:
             except queue.Empty:
                 break
         for job in jobs:
-            if job is not None:
+            if isinstance(job, _Task):
+                job.error = stopped
+                job.done.set()
+            elif job is not None:
                 _reply(job, stopped)
 
-    def _collect(self) -> list[_Job] | None:
+    def _collect(self) -> list[_Job] | _Task | None:
         first = self._held or self._queue.get()
         self._held = None
-        if first is None:
-            return None
+        if first is None or isinstance(first, _Task):
+            return first
         batch = [first]
         deadline = first.arrived + self.max_delay
         while len(batch) < self.max_batch:
@@ -167,7 +191,7 @@ class MicroBatcher:
             if job is None:
                 self._queue.put(None)  # stop after this batch
                 break
-            if job.model is not first.model:
+            if isinstance(job, _Task) or job.model is not first.model:
                 self._held = job  # a reload happened in between: never mix two models in a batch
                 break
             batch.append(job)
@@ -193,6 +217,14 @@ class MicroBatcher:
         try:
             while True:
                 batch = self._collect() or []
+                if isinstance(batch, _Task):
+                    task, batch = batch, []
+                    try:
+                        task.fn()
+                    except Exception as e:  # noqa: BLE001 - handed to the caller, which raises it
+                        task.error = e
+                    task.done.set()
+                    continue
                 if not batch:
                     return
                 results = self._run(batch[0].model, [job.query for job in batch])

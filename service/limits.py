@@ -56,15 +56,17 @@ def json_depth(body: bytes, limit: int) -> bool:
 class BodyLimit:
     """Read the whole body (bounded), check its size and nesting, then hand it to the app."""
 
-    def __init__(self, app, max_bytes: int, max_depth: int, metrics: Metrics):
+    def __init__(self, app, max_bytes: int, max_depth: int, metrics: Metrics,
+                 per_path: dict[str, int] | None = None):
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.per_path = per_path or {}  # routes with a limit of their own (a batch of catalogue changes)
         self.max_depth = max_depth
         self.metrics = metrics
 
-    def _too_large(self) -> PayloadTooLarge:
+    def _too_large(self, limit: int) -> PayloadTooLarge:
         self.metrics.rejected.labels(reason="body_too_large").inc()
-        return PayloadTooLarge(f"request body larger than {self.max_bytes} bytes")
+        return PayloadTooLarge(f"request body larger than {limit} bytes")
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -77,14 +79,15 @@ class BodyLimit:
                                                               "(only chunked)"), scope, receive, send)
         if scope.get("method") not in BODY_METHODS:
             return await self.app(scope, receive, send)
+        limit = self.per_path.get(scope.get("path"), self.default_max_bytes)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     return await _reply(InvalidRequest("Content-Length is not a number"), scope, receive, send)
-                if declared > self.max_bytes:
-                    return await _reply(self._too_large(), scope, receive, send)
+                if declared > limit:
+                    return await _reply(self._too_large(limit), scope, receive, send)
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -92,8 +95,8 @@ class BodyLimit:
                 return  # the client went away: nobody to answer
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:  # chunked or lying about its length
-                return await _reply(self._too_large(), scope, receive, send)
+            if size > limit:  # chunked or lying about its length
+                return await _reply(self._too_large(limit), scope, receive, send)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break

@@ -62,8 +62,17 @@ class Metrics:
         self.reloads = Counter("recsys_reloads", "Model loads and reloads by outcome.", ["outcome"], registry=r)
         self.rejected = Counter("recsys_rejected", "Requests refused before reaching a handler, by reason.",
                                 ["reason"], registry=r)
+        self.catalogue_changes = Counter("recsys_catalogue_changes", "Catalogue changes applied, by op.", ["op"],
+                                         registry=r)
+        self.catalogue_items = Gauge("recsys_catalogue_items", "Items in the served catalogue.", registry=r)
+        self.catalogue_unavailable = Gauge("recsys_catalogue_unavailable", "Items of the catalogue unavailable now.",
+                                           registry=r)
         self.in_flight = Gauge("recsys_in_flight", "Recommend requests being computed.", registry=r)
         self.queued = Gauge("recsys_queued", "Recommend requests waiting for a slot.", registry=r)
+
+    def catalogue(self, size: int, unavailable: int) -> None:
+        self.catalogue_items.set(size)
+        self.catalogue_unavailable.set(unavailable)
 
     def serving(self, version: str) -> None:
         self.model_info.clear()

@@ -29,6 +29,7 @@ from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.version import Version, hold
 from recsys.index.searcher import Searcher
 from recsys.service.domain import InvalidRequest, Objective, Query, UnknownUser
+from recsys.service.live_catalogue import LiveCatalogue
 from recsys.service.filters import Condition, ItemAttributes, RowSet
 from recsys.service.settings import Settings
 from recsys.service.user_features import columns as feature_columns
@@ -91,10 +92,14 @@ class Recommender:
         self.feature_ranges = numeric_ranges(numpy_tower, self.user_features)
         self.user_tower = numpy_tower if settings.user_tower == "numpy" else version.saved_tower("user")
         self.searcher = Searcher(version.index(), nprobe=settings.nprobe, ef_search=settings.ef_search)
+        items = version.table("item")
+        if not np.array_equal(items.ids, self.searcher.item_ids):
+            raise ArtifactError(f"model {self.version}: index rows are not the catalogue's items in order")
         self.heads = version.heads()
         self.candidates = settings.candidates
         self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
-        self.attributes = self._attributes(version.table("item"))
+        self.attributes = self._attributes(items)
+        self.catalogue = LiveCatalogue(self.searcher, version.numpy_tower("item"), items, self.attributes)
         self.default_fields = tuple(f.strip() for f in settings.default_fields.split(",") if f.strip())
         try:
             self.attributes.check_names(self.default_fields, "default_fields")
@@ -116,7 +121,7 @@ class Recommender:
 
     @property
     def item_count(self) -> int:
-        return len(self.searcher)
+        return self.catalogue.size
 
     def _by_user(self, seen: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """user_id -> index rows that user interacted with; rows by popularity; popularity by row.

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # Hostile input. Largest request body (bytes), checked before parsing: a request is a few
     # hundred bytes, and a large limit only lets a client make the service parse megabytes.
     max_body_bytes: int = Field(65_536, ge=1_024, le=16 * 1024 * 1024, description="largest request body (bytes)")
+    # Largest POST /admin/items body: a full batch of 10,000 upserts is ~1-2 MB; it is behind
+    # the admin token, but still parsed whole in memory.
+    max_admin_body_bytes: int = Field(4 * 1024 * 1024, ge=1_024, le=256 * 1024 * 1024,
+                                      description="largest POST /admin/items body (bytes)")
     # Deepest JSON nesting accepted (a valid request nests 2 deep); deeper bodies get 422
     # before the JSON parser recurses into them.
     max_json_depth: int = Field(8, ge=2, le=256, description="deepest JSON nesting accepted")
@@ -118,9 +122,19 @@ class Settings(BaseSettings):
     unknown_user_fallback: Literal["none", "popular"] = Field(
         "none", description="unknown user without user_features: 404 (none) or the popular items")
 
+    # The live catalogue store (artifacts/catalogue.py), written by POST /admin/items and
+    # `recsys catalogue apply`, followed by every worker. Unset: ARTIFACTS/catalogue.db. It must
+    # be writable for POST /admin/items (a read-only artifact volume needs a path elsewhere),
+    # and on a local disk: SQLite is not safe on a network filesystem.
+    catalogue_db: Path | None = Field(None, description="catalogue store (SQLite); unset: ARTIFACTS/catalogue.db")
+    # How often every worker polls the store for changes (milliseconds). A poll without news is
+    # one primary-key lookup; shorter = changes served sooner, a little more idle work.
+    catalogue_poll_ms: float = Field(100.0, ge=5, le=10_000, description="milliseconds between polls of the "
+                                                                          "catalogue store for changes")
+
     # Bearer token for POST /admin/reload. Unset = the admin endpoint is off (404). At least
     # 16 characters. Environment only (RECSYS_ADMIN_TOKEN): no flag, see above.
-    admin_token: SecretStr | None = Field(None, exclude=True, description="bearer token for POST /admin/reload")
+    admin_token: SecretStr | None = Field(None, exclude=True, description="bearer token for /admin/reload and /admin/items")
 
     # After SIGTERM: seconds /readyz answers 503 while requests are still served, so a load
     # balancer stops routing here before the listener closes. 0 = stop accepting at once;
@@ -149,6 +163,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_LENGTH} printable ASCII characters "
                                  "without spaces")
         return v
+
+    @property
+    def catalogue_path(self) -> Path:
+        from recsys.artifacts.catalogue import DATABASE
+
+        return self.catalogue_db if self.catalogue_db is not None else self.artifacts / DATABASE
 
 
 def env_name(field: str) -> str:

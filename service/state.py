@@ -15,6 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from recsys.artifacts.catalogue import Catalogue
+from recsys.artifacts.errors import DataError
 from recsys.artifacts.version import Version
 from recsys.service.errors import ReloadFailed, ReloadInProgress
 from recsys.artifacts.host import release_free_memory
@@ -30,8 +32,25 @@ def load_recommender(settings: Settings, version: Version | None = None) -> Reco
     anything wrong with it."""
     version = version or Version.open(settings.artifacts, settings.version, need_index=True)
     rec = Recommender(version, settings)
+    store = open_catalogue(settings)
+    if store is not None:  # the catalogue as it is now, not as the training data had it
+        rec.catalogue.apply_state(*store.state())
+        store.close()
     rec.smoke_test()
     return rec
+
+
+def open_catalogue(settings: Settings) -> Catalogue | None:
+    """The catalogue store, or None when there is none and none can be created (a read-only
+    artifact root without RECSYS_CATALOGUE_DB): the versions then serve as trained."""
+    path = settings.catalogue_path
+    try:
+        return Catalogue(path)
+    except DataError as e:
+        if path.exists():
+            raise
+        log.warning("no catalogue store (%s): serving the catalogue as trained; POST /admin/items is off", e)
+        return None
 
 
 Loader = Callable[[Settings, Version | None], Recommender]
@@ -96,6 +115,7 @@ class State:
         self.error = None
         self.metrics.reloads.labels(outcome="loaded").inc()
         self.metrics.serving(rec.version)
+        self.metrics.catalogue(rec.item_count, len(rec.catalogue.unavailable))
         log.info("serving model version %s (%d items)%s", rec.version, rec.item_count,
                  f", was {old.version}" if old is not None else "")
         if old is None and self.on_first_load is not None:

@@ -1,0 +1,170 @@
+"""Live catalogue benchmark: changes served while the service runs, on an indexed artifact root.
+
+    python -m bench.catalogue_bench --artifacts ROOT [--changes 1000 --bulk 100000 --duration 10
+                                                      --connections 8 --out docs/PERFORMANCE.md]
+
+Starts `recsys serve` on ROOT with a fresh catalogue store (the root's own is not touched) and
+measures: a POST /admin/items of --changes items made unavailable (the top of one user's list),
+from the call until that user's answer no longer holds them; a POST of --changes new items;
+`recsys catalogue apply` of --bulk new items from a Parquet file, and until the service serves
+them; requests/s at --connections (closed loop, random known users, k=20) with no changes, then
+while new items stream in at 100 a second (10 every 100 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from bench.sections import write_section
+from recsys.artifacts.version import Version
+
+SECTION = "catalogue-bench"
+TOKEN = "bench-admin-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def attribute_rows(version: Version, n: int, prefix: str, seed: int) -> list[dict]:
+    items = version.table("item")
+    picks = np.random.default_rng(seed).integers(0, len(items), n)
+    cols = {name: col[picks] for name, col in items.columns.items() if name != items.key}
+    return [{"item_id": f"{prefix}{i}", **{name: (float(col[i]) if col.dtype.kind == "f" else str(col[i]))
+                                           for name, col in cols.items()}} for i in range(n)]
+
+
+def load(base: str, users: list[str], connections: int, duration: float, seed: int) -> float:
+    """Requests/s of a closed loop of `connections` clients."""
+    done, stop = [0] * connections, time.monotonic() + duration
+
+    def client(j):
+        rng = np.random.default_rng(seed + j)
+        with httpx.Client(base_url=base, timeout=10) as c:
+            while time.monotonic() < stop:
+                r = c.post("/recommend", json={"user_id": users[rng.integers(len(users))], "k": 20})
+                if r.status_code != 200:
+                    raise RuntimeError(r.text)
+                done[j] += 1
+
+    threads = [threading.Thread(target=client, args=(j,)) for j in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / duration
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--artifacts", required=True, type=Path)
+    p.add_argument("--changes", type=int, default=1000)
+    p.add_argument("--bulk", type=int, default=100_000)
+    p.add_argument("--duration", type=float, default=10)
+    p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    version = Version.open(args.artifacts, need_index=True)
+    users = [str(u) for u in version.table("user").ids[:10_000]]
+    work = Path(tempfile.mkdtemp(prefix="recsys-catalogue-bench-"))
+    db = work / "catalogue.db"
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}, "RECSYS_ADMIN_TOKEN": TOKEN,
+           "RECSYS_CATALOGUE_DB": str(db), "RECSYS_LOG_LEVEL": "warning", "RECSYS_DRAIN_SECONDS": "0"}
+    server = subprocess.Popen([sys.executable, "-m", "recsys", "serve", "--artifacts", str(args.artifacts),
+                               "--port", str(port), "--max-k", "10000"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    out = {}
+    try:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            while True:
+                try:
+                    if c.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            out["items"] = c.get("/readyz").json()["items"]
+            # A live change: the user's top items made unavailable, until the user's answer lacks them.
+            top = [i["item_id"] for i in c.post("/recommend", json={"user_id": users[0], "k": args.changes}).json()["items"]]
+            t = time.perf_counter()
+            r = c.post("/admin/items", json={"unavailable": top}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            out["unavailable_post_s"] = time.perf_counter() - t
+            while set(i["item_id"] for i in c.post("/recommend", json={"user_id": users[0], "k": 20}).json()["items"]) & set(top):
+                pass
+            out["unavailable_visible_s"] = time.perf_counter() - t
+            rows = attribute_rows(version, args.changes, "live-", 1)
+            t = time.perf_counter()
+            r = c.post("/admin/items", json={"upsert": rows}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            out["upsert_post_s"] = time.perf_counter() - t
+            # A bulk file through the CLI, and until the service serves all of it.
+            bulk = work / "bulk.parquet"
+            pd.DataFrame(attribute_rows(version, args.bulk, "bulk-", 2)).assign(op="upsert").to_parquet(bulk)
+            before = c.get("/readyz").json()["items"]
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "recsys", "catalogue", "apply", "--artifacts", str(args.artifacts),
+                            "--file", str(bulk), "--catalogue-db", str(db)], check=True, capture_output=True)
+            out["bulk_cli_s"] = time.perf_counter() - t
+            while c.get("/readyz").json()["items"] < before + args.bulk:
+                time.sleep(0.05)
+            out["bulk_served_s"] = time.perf_counter() - t
+        # Throughput without and with a stream of 100 new items a second.
+        out["rps_quiet"] = load(base, users, args.connections, args.duration, 10)
+        stop = threading.Event()
+
+        def stream():
+            n = 0
+            with httpx.Client(base_url=base, timeout=30) as c:
+                while not stop.is_set():
+                    rows = [dict(r, item_id=f"stream-{n}-{j}") for j, r in enumerate(attribute_rows(version, 10, "", n))]
+                    c.post("/admin/items", json={"upsert": rows}, headers=AUTH).raise_for_status()
+                    n += 1
+                    time.sleep(0.1)
+            out["streamed_items"] = 10 * n
+
+        streamer = threading.Thread(target=stream)
+        streamer.start()
+        out["rps_streaming"] = load(base, users, args.connections, args.duration, 20)
+        stop.set()
+        streamer.join()
+        out["streaming_ratio"] = out["rps_streaming"] / out["rps_quiet"]
+    finally:
+        server.terminate()
+        server.wait(30)
+    print(json.dumps(out, indent=2))
+    if args.out:
+        body = (f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {out['items']:,} items "
+                f"(`python -m bench.catalogue_bench --artifacts ROOT`), {args.connections} Python clients:\n\n"
+                "| | |\n|---|---|\n"
+                f"| {args.changes:,} items made unavailable: POST answered / gone from answers | "
+                f"{out['unavailable_post_s']:.3f} s / {out['unavailable_visible_s']:.3f} s |\n"
+                f"| {args.changes:,} new items: POST answered (served by that worker) | {out['upsert_post_s']:.3f} s |\n"
+                f"| {args.bulk:,} new items by `recsys catalogue apply` / until served | "
+                f"{out['bulk_cli_s']:.1f} s / {out['bulk_served_s']:.1f} s |\n"
+                f"| requests/s quiet / with 100 new items a second | {out['rps_quiet']:.0f} / "
+                f"{out['rps_streaming']:.0f} ({out['streaming_ratio']:.2f}x) |\n")
+        write_section(args.out, SECTION, body)
+
+
+if __name__ == "__main__":
+    main()
