@@ -200,7 +200,8 @@ class Catalogue:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # No mkdir: the store lives in an existing directory (the artifact root, or the one
+            # RECSYS_CATALOGUE_DB names); a missing one means "no store here", not "make one".
             db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before apply() returns
