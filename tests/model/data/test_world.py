@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.artifacts.errors import ConfigError
+from recsys.artifacts.errors import ConfigError, DataError
 from recsys.model.data.dataset import load_dataset
 from recsys.model.data.simulate import simulate
 from recsys.model.data.world import World
@@ -73,7 +73,7 @@ def test_truth_functions_reproduce_the_written_truth(loaded):
     chunks = list(world.iter_matrix(np.arange(1, 11), "ctr", chunk=4))
     assert [len(c) for c, _ in chunks] == [4, 4, 2]
     np.testing.assert_allclose(np.vstack([mm for _, mm in chunks]), world.matrix(np.arange(1, 11), "ctr"), rtol=1e-5)
-    with pytest.raises(KeyError):
+    with pytest.raises(DataError, match="out of range"):
         world.p_click([SIZES["users"] + 1], [1])
 
 

@@ -4,6 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.artifacts.errors import DataError
+
 from recsys.model.evaluation.bayes import BayesPredictor
 from recsys.model.data.world import make_world
 
@@ -48,7 +50,7 @@ def test_the_users_rows_move_predictions_towards_the_truth(world):
 
 
 def test_ids_are_checked(world):
-    with pytest.raises(KeyError):
+    with pytest.raises(DataError, match="out of range"):
         BayesPredictor(world, pd.DataFrame({"user_id": [99], "item_id": [1], "click": [0], "conversion": [0]}))
 
 
