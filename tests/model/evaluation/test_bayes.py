@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 
 from recsys.artifacts.errors import DataError
-
 from recsys.model.evaluation.bayes import BayesPredictor
 from recsys.model.data.world import make_world
 
