@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -20,6 +21,7 @@ class SlowRecommender:
         self.delay = delay
         self.item_count = items
         self.computing = 0
+        self.catalogue = SimpleNamespace(seq=0, unavailable=())  # the live catalogue, never changed here
         self._lock = threading.Lock()
 
     def recommend(self, user_id, k, objective=None, exclude_seen=False, user_features=None) -> Scored:
