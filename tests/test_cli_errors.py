@@ -174,7 +174,7 @@ CASES = {
     "build-index disk full": (lambda d, r, t: (["build-index", "--artifacts", str(version_copy(r, t)),
                                                 "--version", V], {}), False, "cannot write the index", 16_000),
     "train disk full": (lambda d, r, t: (["train", "--data", str(d), "--out", str(t / "a"), "--epochs", "1"], {}),
-                        False, "cannot write the version", 200_000),
+                        False, "cannot write the version", 20_000),
 }
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.artifacts.errors import DataError
 from recsys.artifacts.feature_store import FeatureStore, to_columns
 from recsys.artifacts.metrics import auc, ctr_cvr_aucs, recall_at_k, recall_ndcg_at_k
 from recsys.artifacts.progress import Progress
@@ -220,6 +221,11 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     opened = Version.open(artifacts, version)
     manifest = opened.manifest
     ds = load_dataset(data)
+    wanted = {(f.name, f.tower) for f in opened.spec.features}
+    if not wanted <= {(f.name, f.tower) for f in ds.spec.features}:
+        missing = sorted(name for name, _ in wanted - {(f.name, f.tower) for f in ds.spec.features})
+        raise DataError(f"{data}: lacks the model's features {missing} (is this the data set the model was "
+                        "trained on?)")
     cfg = manifest["config"]
     n = len(ds.interactions)
     same_data = ds.fingerprint == manifest["data"]["fingerprint"]

@@ -71,7 +71,7 @@ def test_the_first_load_uses_the_version_opened_before_the_port_and_a_reload_ope
     opened = layout.Version.open(root, need_index=True)
     verified = []
     verify = layout.verify
-    monkeypatch.setattr(layout, "verify", lambda directory: verified.append(directory) or verify(directory))
+    monkeypatch.setattr(layout, "verify", lambda directory, *args: verified.append(directory) or verify(directory, *args))
     state = State(Settings(artifacts=root), load_recommender)
     state.opened = opened
     state.start()
