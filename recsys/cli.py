@@ -44,14 +44,20 @@ def _positive(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    """A number > 0 (learning rates): the rule is checked here, before TensorFlow loads."""
+def _finite_float(text: str) -> float:
+    """A finite number: a NaN or infinite hyperparameter trains a NaN model that would be promoted."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):  # a NaN learning rate trains a NaN model that would be promoted
+    if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """A number > 0 (learning rates): the rule is checked here, before TensorFlow loads."""
+    value = _finite_float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text!r}")
     return value
@@ -59,12 +65,7 @@ def _positive_float(text: str) -> float:
 
 def _non_negative_float(text: str) -> float:
     """A number >= 0 (loss weights, where 0 turns a loss off)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    value = _finite_float(text)
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
