@@ -112,6 +112,15 @@ bench-overload: install
 	  || { echo "bench-overload needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.load_bench --overload 64,200,500,1000,2000 --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
 
+# Filtered requests at 50 %, 5 %, 0.5 % and 0.01 % of the catalogue beside unfiltered ones,
+# 32 connections, one run; and the filtered candidates' recall@100 against an exact filtered
+# search. Uses (and on first use builds) bench-load's model; rewrites its own section.
+.PHONY: bench-filtered
+bench-filtered: dev
+	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
+	  || { echo "bench-filtered needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(BIN)/python -m bench.filtered_load --out docs/PERFORMANCE.md $(BENCH_FILTERED_ARGS)
+
 # The index formats at 1M items on the load benchmark's trained model: its item embeddings,
 # queried with its users' embeddings; a section of its own. Needs bench-load's model.
 .PHONY: bench-index-trained

@@ -1,0 +1,195 @@
+"""Filtered serving under load: wrk against `recsys serve` with a filter in every request,
+at several selectivities, beside the unfiltered default in the same run; and the filtered
+candidates' recall against an exact filtered search, in process, on the same model.
+
+    python -m bench.filtered_load [--artifacts DIR] [--attribute price]
+                                  [--shares 0.5,0.05,0.005,0.0001] [--connections 32]
+                                  [--duration 10] [--out docs/PERFORMANCE.md]
+
+Without --artifacts it uses (and on first use builds) the load benchmark's 1M-item model
+under var/bench/load. Each share s becomes `{"filters": {ATTRIBUTE: {"lte": q_s}}}` with q_s
+the s-quantile of the numeric attribute over the served catalogue, so the filter matches
+that share of the items (ties can add a few). Requests are otherwise the load benchmark's:
+a random known user, k=20, objective ctcvr, default settings, access log at `warning`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from bench import load_bench
+from bench.sections import write_section
+from recsys.artifacts import host, version
+
+SECTION = "filtered-load-bench"
+# The load benchmark's request with a filter: the filter's JSON comes from the environment.
+LUA = """
+local users = tonumber(os.getenv("RECSYS_BENCH_USERS"))
+local k = tonumber(os.getenv("RECSYS_BENCH_K"))
+local filters = os.getenv("RECSYS_BENCH_FILTERS")
+math.randomseed(tonumber(os.getenv("RECSYS_BENCH_SEED")))
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local extra = filters ~= "" and (', "filters": ' .. filters) or ""
+  return wrk.format(nil, nil, nil, string.format('{"user_id": %d, "k": %d%s}', math.random(1, users), k, extra))
+end
+"""
+
+
+def log(msg: str) -> None:
+    print(f"filtered-load: {msg}", file=sys.stderr, flush=True)
+
+
+def thresholds(artifacts: Path, attribute: str, shares: list[float]) -> tuple[dict[float, float], int]:
+    """The `attribute` value below which each share of the catalogue lies; the catalogue size."""
+    items = version.Version.open(artifacts, need_index=True).table("item")
+    values = np.sort(np.asarray(items.columns[attribute], dtype=np.float64))
+    return {s: float(values[max(0, int(np.ceil(s * len(values))) - 1)]) for s in shares}, len(values)
+
+
+def recall(artifacts: Path, users: int, attribute: str, limits: dict[float, float], queries: int,
+           depth: int) -> dict[float, dict]:
+    """Per share: mean recall@depth of the service's filtered candidate search against an exact
+    scan of the matching rows, over `queries` random known users; the matching row count."""
+    from recsys.index.searcher import top_rows
+    from recsys.service.domain import Query
+    from recsys.service.recommender import Recommender
+    from recsys.service.settings import Settings
+
+    rec = Recommender(version.Version.open(artifacts, need_index=True), Settings())
+    try:
+        rng = np.random.default_rng(7)
+        batch = [Query(str(u), 20) for u in rng.integers(1, users + 1, queries)]
+        vectors, errors = rec.user_vectors(batch)
+        vectors = vectors[[e is None for e in errors]]
+        out = {}
+        for share, limit in limits.items():
+            conditions = rec.attributes.parse({attribute: {"lte": limit}})
+            eligible = rec.attributes.compile(conditions)
+            exact_rows = eligible.as_rows()
+            hits = []
+            for v in vectors:
+                _, got = rec.searcher.search_subset(v, depth, eligible.rows, eligible.mask, eligible.count)
+                _, want = top_rows(v[None], rec.searcher.embeddings, exact_rows, depth)
+                hits.append(len(set(got.tolist()) & set(want[0].tolist())) / max(1, want.shape[1]))
+            out[share] = {"recall": float(np.mean(hits)), "rows": int(eligible.count)}
+            log(f"share {share:g}: {eligible.count:,} rows, recall@{depth} {out[share]['recall']:.4f}")
+        return out
+    finally:
+        rec.release()
+
+
+def measure(artifacts: Path, users: int, limits: dict[float, float], attribute: str, connections: int,
+            seconds: float, k: int, warmup: float) -> list[dict]:
+    """One service (the default configuration); the unfiltered row first, then each share."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "filtered.lua"
+        script.write_text(LUA)
+        service = load_bench.Service(artifacts, ["--workers", "1"])
+        try:
+            cases = [(None, "")] + [(s, json.dumps({attribute: {"lte": limit}})) for s, limit in limits.items()]
+            for share, filters in cases:
+                os.environ["RECSYS_BENCH_FILTERS"] = filters
+                load_bench.wrk(f"{service.url}/recommend", 8, warmup, script, users, k, seed=0)
+                r = load_bench.wrk(f"{service.url}/recommend", connections, seconds, script, users, k, seed=connections)
+                r.update(share=share, filters=filters)
+                log(f"share {share if share is not None else 'all'}: {r['rps']:,.0f} req/s, p50 {r['p50']:.2f} ms, "
+                    f"p99 {r['p99']:.2f} ms, {r['errors']} errors")
+                rows.append(r)
+        finally:
+            os.environ.pop("RECSYS_BENCH_FILTERS", None)
+            service.stop()
+    return rows
+
+
+def report(rows: list[dict], recalls: dict[float, dict], args, info: dict) -> str:
+    base = rows[0]
+    lines = [
+        "## Filtered serving under load",
+        "",
+        f"Generated by `python -m bench.filtered_load {' '.join(args.argv)}` on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; re-running replaces this section only.",
+        "",
+        f"- Machine: {host.describe()}; wrk (1 thread) runs on the same cores as the service. Load average "
+        f"{info['load_start']:.2f} at the start, {info['load_end']:.2f} at the end.",
+        f"- Model: {info['model']}.",
+        f"- Requests: the load benchmark's (`POST /recommend`, random known user, k {args.k}, default settings, one "
+        f"worker), {args.connections} connections, closed loop, {args.duration:g} s per row after a warm-up; each "
+        f"filtered row adds `\"filters\": {{\"{args.attribute}\": {{\"lte\": q}}}}` with q the attribute's quantile "
+        "for that share of the catalogue.",
+        f"- Recall@{args.depth}: the service's filtered candidate search (an exact scan of the matching rows up to "
+        "the searcher's threshold, else the index with a bitmap selector and more probes) against an exact scan "
+        f"of the matching rows, mean over {args.queries} random known users, in process.",
+        "",
+        f"| filter matches | rows | requests/s | ×unfiltered | p50 ms | p99 ms | ×unfiltered p99 | errors | "
+        f"recall@{args.depth} |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        share = r["share"]
+        name = "everything (unfiltered)" if share is None else f"{100 * share:g} %"
+        n = info["items"] if share is None else recalls[share]["rows"]
+        rec = "" if share is None else f"{recalls[share]['recall']:.4f}"
+        lines.append(f"| {name} | {n:,} | {r['rps']:,.0f} | {r['rps'] / base['rps']:.2f} | {r['p50']:.2f} | "
+                     f"{r['p99']:.2f} | {r['p99'] / base['p99']:.2f} | {r['errors']} | {rec} |")
+    lines += ["", "Targets (the issue): each filtered row at least 0.8× the unfiltered requests/s and at most "
+              f"1.5× its p99, recall@{args.depth} at least 0.97:", ""]
+    for r in rows[1:]:
+        share, rps, p99 = r["share"], r["rps"] / base["rps"], r["p99"] / base["p99"]
+        rc = recalls[share]["recall"]
+        met = rps >= 0.8 and p99 <= 1.5 and rc >= 0.97 and r["errors"] == 0
+        lines.append(f"- {100 * share:g} %: {rps:.2f}× requests/s, {p99:.2f}× p99, recall {rc:.4f}, "
+                     f"{r['errors']} errors: " + ("met" if met else "**not met**"))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m bench.filtered_load", description=__doc__.splitlines()[0])
+    p.add_argument("--artifacts", type=Path, help="a served artifact root (default: the load benchmark's model)")
+    p.add_argument("--work", type=Path, default=Path("var/bench/load"), help="where the load benchmark builds it")
+    p.add_argument("--attribute", default="price", help="a numeric item attribute to filter on")
+    p.add_argument("--shares", default="0.5,0.05,0.005,0.0001", help="shares of the catalogue the filters match")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--duration", type=int, default=10, help="seconds per row")
+    p.add_argument("--warmup", type=int, default=3, help="seconds of load before each row")
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--queries", type=int, default=200, help="users for the recall measurement")
+    p.add_argument("--depth", type=int, default=100, help="recall@depth of the candidate search")
+    p.add_argument("--out", type=Path, help="write the section into this file (e.g. docs/PERFORMANCE.md)")
+    args = p.parse_args(argv)
+    args.argv = argv
+    if shutil.which("wrk") is None:
+        p.error("wrk not found: install it (Debian: apt-get install wrk)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    artifacts = args.artifacts or load_bench.prepare(args.work, 200_000, 1_000_000, 2_000_000)
+    model, users = load_bench.model_info(artifacts)
+    shares = [float(s) for s in args.shares.split(",")]
+    limits, items = thresholds(artifacts, args.attribute, shares)
+    info = {"load_start": os.getloadavg()[0], "model": model, "items": items}
+    recalls = recall(artifacts, users, args.attribute, limits, args.queries, args.depth)
+    rows = measure(artifacts, users, limits, args.attribute, args.connections, args.duration, args.k, args.warmup)
+    info["load_end"] = os.getloadavg()[0]
+    text = report(rows, recalls, args, info)
+    print(text)
+    if args.out:
+        write_section(args.out, SECTION, text)
+        log(f"wrote the {SECTION} section of {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
