@@ -121,6 +121,12 @@ bench-filtered: dev
 	  || { echo "bench-filtered needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.filtered_load --out docs/PERFORMANCE.md $(BENCH_FILTERED_ARGS)
 
+# `recsys recommend --all-users` on bench-load's model (200k users x 1M items): users/s over
+# the whole command and over the recommending alone; rewrites its own section.
+.PHONY: bench-recommend
+bench-recommend: install
+	$(BIN)/python -m bench.recommend_bench --out docs/PERFORMANCE.md $(BENCH_RECOMMEND_ARGS)
+
 # The index formats at 1M items on the load benchmark's trained model: its item embeddings,
 # queried with its users' embeddings; a section of its own. Needs bench-load's model.
 .PHONY: bench-index-trained
