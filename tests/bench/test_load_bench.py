@@ -28,7 +28,8 @@ Transfer/sec:      2.73MB
 
 def test_wrk_output_is_parsed():
     r = load_bench.parse_wrk(WRK_OUTPUT)
-    assert r == {"rps": 903.0, "requests": 12688, "p50": 33.06, "p99": 91.43, "errors": 7}
+    assert r == {"rps": 903.0, "requests": 12688, "p50": 33.06, "p75": 39.12, "p90": 47.71, "p99": 91.43,
+                 "errors": 7}
     assert load_bench.ms("850us") == pytest.approx(0.85) and load_bench.ms("1.2s") == 1200.0
 
 
