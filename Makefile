@@ -23,6 +23,11 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# matplotlib (the `report` extra) on top: the quality report's and the benchmarks' plots.
+$(VENV)/.installed-report: $(VENV)/.installed-dev
+	$(BIN)/python -m pip install --quiet -e '.[dev,report]'
+	touch $@
+
 install: $(VENV)/.installed
 
 dev: $(VENV)/.installed-dev
@@ -52,8 +57,7 @@ test-fast: lint
 	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; fi; exit $$rc
 
 # Regenerates docs/QUALITY.md (and docs/quality/*.png); MovieLens is used when present.
-quality: dev
-	$(BIN)/python -m pip install --quiet -e '.[dev,report]'
+quality: $(VENV)/.installed-report
 	$(BIN)/recsys report --out docs $$(test -d $(MOVIELENS) && echo --movielens $(MOVIELENS))
 
 # Every benchmark; each rewrites its own section of docs/PERFORMANCE.md.
@@ -61,10 +65,11 @@ quality: dev
 bench: bench-index bench-train bench-load bench-index-trained
 
 # Index formats (flat, hnsw, ivf) at 100k and 1M items: build time, memory, latency, batched
-# throughput, recall@100; rewrites its own section of docs/PERFORMANCE.md. Takes minutes.
+# throughput, recall@100; rewrites its own section of docs/PERFORMANCE.md and its plot in
+# docs/performance/. Takes minutes.
 # BENCH_INDEX_ARGS adds flags, e.g. --embeddings var/artifacts/VERSION to use a model's items.
 .PHONY: bench-index
-bench-index: dev
+bench-index: $(VENV)/.installed-report
 	$(BIN)/python -m bench.index_bench --sizes 100000,1000000 --out docs/PERFORMANCE.md $(BENCH_INDEX_ARGS)
 
 # Training throughput at 1M users x 1M items x 10M exposures: the project's loop against a
@@ -96,10 +101,11 @@ lock:
 
 # Serving under load: wrk against `recsys serve` on a 1M-item index (built under var/bench/load
 # on first use: realistic simulator, one epoch, IVF), at 1, 8 and 32 connections, with and
-# without micro-batching; rewrites its own section of docs/PERFORMANCE.md. ~10 minutes the
-# first time, ~3 after. wrk comes from Debian (installed here when missing and run as root).
+# without micro-batching; rewrites its own section of docs/PERFORMANCE.md and its plots in
+# docs/performance/. ~10 minutes the first time, ~3 after. wrk comes from Debian (installed
+# here when missing and run as root).
 .PHONY: bench-load
-bench-load: dev
+bench-load: $(VENV)/.installed-report
 	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
 	  || { echo "bench-load needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
@@ -128,9 +134,9 @@ bench-recommend: install
 	$(BIN)/python -m bench.recommend_bench --out docs/PERFORMANCE.md $(BENCH_RECOMMEND_ARGS)
 
 # The index formats at 1M items on the load benchmark's trained model: its item embeddings,
-# queried with its users' embeddings; a section of its own. Needs bench-load's model.
+# queried with its users' embeddings; a section (and plot) of its own. Needs bench-load's model.
 .PHONY: bench-index-trained
-bench-index-trained: dev
+bench-index-trained: $(VENV)/.installed-report
 	version=$$(ls -1d var/bench/load/artifacts/2*/ 2>/dev/null | sort | tail -n 1); \
 	  test -n "$$version" || { echo "run make bench-load first (it trains the model)" >&2; exit 1; }; \
 	  $(BIN)/python -m bench.index_bench --sizes 1000000 --formats flat,hnsw,ivf --embeddings $${version%/} \

@@ -13,7 +13,9 @@ L2-normalised ones (bench/vectors.py) unless --embeddings names a model's item e
 
 Progress goes to stderr; the result is a Markdown section of --out between
 `<!-- index-bench:start -->` and `<!-- index-bench:end -->`, replaced in place on re-runs so
-other sections of the file are kept.
+other sections of the file are kept. The section links a plot of recall@100 against
+single-query p50 per format and size, performance/<section>-recall.png beside --out
+(bench/plots.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from bench import plots
 from bench import vectors as vec
 from bench.sections import markers, write_section
 from recsys.artifacts import host
@@ -218,7 +221,9 @@ def targets(rows: list[Row], k: int) -> list[str]:
     return out
 
 
-def section(rows: list[Row], info: dict, command: str, data: str, args, load: tuple[float, float]) -> str:
+def section(rows: list[Row], info: dict, command: str, data: str, args, load: tuple[float, float],
+            images: list[tuple[str, str]] = ()) -> str:
+    """The Markdown section; `images` (alt text, path) from plots.index are linked at its end."""
     sizes = sorted({r.items for r in rows})
     auto = ", ".join(f"{formats.choose('auto', n)} at {n:,}" for n in sizes)
     lines = [
@@ -244,6 +249,8 @@ def section(rows: list[Row], info: dict, command: str, data: str, args, load: tu
         *table(rows, args.k),
         "",
         *targets(rows, args.k),
+        "",
+        *(plots.links(images) if images else [plots.missing()]),
     ]
     return "\n".join(lines) + "\n"
 
@@ -328,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         faiss.omp_set_num_threads(threads)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     command = "python -m bench.index_bench " + shlex.join(argv) if argv else "python -m bench.index_bench"
-    text = section(rows, machine(), command.strip(), data, args, (load0, load1))
+    images = plots.index(rows, args.k, Path(args.out), args.section,
+                         (TARGET_P50_MS, TARGET_RECALL, f"targets at {TARGET_ITEMS:,} items"))
+    text = section(rows, machine(), command.strip(), data, args, (load0, load1), images)
     write_section(Path(args.out), args.section, text)
     log(f"wrote {args.out}")
     print(text)

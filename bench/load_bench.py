@@ -11,7 +11,10 @@ wrk (closed loop: each connection sends its next request when the previous one i
 for --duration seconds with a random known user per request, and records requests/s, p50,
 p99, errors (non-2xx answers and socket errors) and the service's resident memory (the sum
 over its processes). The baseline is the service without micro-batching in one process,
-measured in the same run.
+measured in the same run. With --out, two plots go beside that file (bench/plots.py:
+performance/load-bench-throughput.png, requests/s and p99 against connections, and
+performance/load-bench-latency.png, wrk's p50/p75/p90/p99 at the highest connection count),
+linked from the section.
 
 --overload runs the default configuration far past its capacity instead (its own section):
 wrk closed loop at each connection count, with shed 503s kept alive or closed
@@ -44,6 +47,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import plots
 from bench.sections import write_section
 from recsys.artifacts import host, version
 
@@ -163,12 +167,13 @@ def ms(text: str) -> float:
 
 
 def parse_wrk(out: str) -> dict:
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.000)?%\s+(\S+)\s*$", out, re.M))
+    """requests/s, requests, errors and the latency percentiles wrk --latency prints (p50, p75, p90, p99)."""
+    latency = dict(re.findall(r"^\s+(50|75|90|99)(?:\.000)?%\s+(\S+)\s*$", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
             "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-            "p50": ms(latency["50"]), "p99": ms(latency["99"]),
+            **{f"p{q}": ms(latency[str(q)]) for q in plots.PERCENTILES},
             "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)}
 
 
@@ -384,7 +389,9 @@ def report_overload(rows: list[dict], args, info: dict, modes) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(rows: list[dict], args, info: dict, configs) -> str:
+def report(rows: list[dict], args, info: dict, configs, images: list[tuple[str, str]] | None = None) -> str:
+    """The section's Markdown; `images` (alt text, path) from plots.load are linked below the
+    table, None when no plots were asked for (the section is only printed)."""
     base = {r["connections"]: r for r in rows if r["config"] == configs[0][0]}
     lines = [
         "## Serving under load",
@@ -418,7 +425,17 @@ def report(rows: list[dict], args, info: dict, configs) -> str:
                   + ("met" if many["rps"] >= 1000 and many["p99"] <= 80 and many["errors"] == 0 else "**not met**"),
                   f"- 1 connection: p50 ≤ 2 ms, p99 ≤ 5 ms: p50 {one['p50']:.2f} ms, p99 {one['p99']:.2f} ms: "
                   + ("met" if one["p50"] <= 2 and one["p99"] <= 5 and one["errors"] == 0 else "**not met**")]
+    if images is not None:
+        lines += [""] + (plots.links(images) if images else [plots.missing()])
     return "\n".join(lines) + "\n"
+
+
+def epochs(manifest: dict) -> str:
+    """How many epochs trained, and which one's weights the version holds when early stopping
+    kept an earlier one (a manifest without `best_epoch` lists the kept epochs only)."""
+    trained = len(manifest["history"])
+    best = manifest.get("best_epoch", trained)
+    return f"{trained} training epoch(s)" + (f", the weights of epoch {best}" if best != trained else "")
 
 
 def model_info(artifacts: Path) -> tuple[str, int]:
@@ -426,7 +443,7 @@ def model_info(artifacts: Path) -> tuple[str, int]:
     manifest, index = opened.manifest, opened.index_manifest
     data = manifest["data"]
     text = (f"realistic simulator, {data['users']:,} users × {data['items']:,} items × {data['interactions']:,} "
-            f"exposures, default preset, {len(manifest['history'])} training epoch(s), "
+            f"exposures, default preset, {epochs(manifest)}, "
             f"{manifest['embedding_dim']}-d; `{index['kind']}` index over {index['count']:,} items, built in "
             f"{index['build_seconds']:.0f} s")
     return text, data["users"]
@@ -473,7 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,
                    args.warmup)
-        section, write = SECTION, lambda: report(rows, args, info, chosen)
+        images = plots.load(rows, [c[0] for c in chosen], args.out, SECTION) if args.out else None
+        section, write = SECTION, lambda: report(rows, args, info, chosen, images)
     info["load_end"] = os.getloadavg()[0]
     text = write()
     print(text)

@@ -6,7 +6,8 @@ For each data set (the realistic simulator at its default size; MovieLens ml-lat
 when a path is given) it trains the article's configuration and the default one (plus the
 default with the ESMM CVR loss instead of the masked one, to compare the two), evaluates each with
 `recsys evaluate`'s metrics and baselines, and writes a Markdown report with PNG plots:
-training curves and recall@K against K. On the simulator it also trains the default with the
+training curves (every epoch trained, the one early stopping kept marked), recall@K against K
+and, on simulated data, true NDCG@K against K. On the simulator it also trains the default with the
 world's hidden parameters as features (model/evaluation/learnability.py), to separate what the model
 loses to learning from what its inputs lack.
 """
@@ -57,8 +58,10 @@ def run_dataset(name: str, data: Path, work: Path, configs: dict, **train_overri
             build_index(version.parent, version.name)
         log(f"{name}: evaluating {label}")
         ev = evaluate(version.parent, data, version=version.name, ks=KS, baselines=(label == "default"))
-        history = read_manifest(version)["history"]
-        results[label] = {"eval": ev, "history": history, "train_seconds": seconds}
+        manifest = read_manifest(version)
+        # The epoch whose weights were kept, when early stopping chose one (None: the last epoch, by design).
+        best = manifest.get("best_epoch") if manifest["config"]["validation_fraction"] > 0 else None
+        results[label] = {"eval": ev, "history": manifest["history"], "best_epoch": best, "train_seconds": seconds}
     return results
 
 
@@ -151,27 +154,49 @@ def learnability_section(results: dict, learned: dict) -> list[str]:
     return lines
 
 
-def plots(name: str, results: dict, out: Path) -> list[str]:
+def pyplot():
     import matplotlib  # the optional `report` extra: only the plots need it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    files = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    return plt
+
+
+def training_figure(name: str, results: dict):
+    """Loss, held-out AUCs and (with early stopping) the held-back rows' loss by epoch; a dotted
+    line at the epoch whose weights each configuration kept, so the epochs after it show."""
+    plt = pyplot()
+    stopping = {label: r for label, r in results.items() if any("early_stopping_loss" in h for h in r["history"])}
+    fig, axes = plt.subplots(1, 3 if stopping else 2, figsize=(15 if stopping else 10, 3.8))
     for label, r in results.items():
         epochs = [h["epoch"] for h in r["history"]]
-        axes[0].plot(epochs, [h["ctr_loss"] + h["cvr_loss"] for h in r["history"]], marker="o", label=label)
-        axes[1].plot(epochs, [h["test_ctr_auc"] for h in r["history"]], marker="o", label=f"{label}: CTR")
-        axes[1].plot(epochs, [h["test_cvr_auc"] for h in r["history"]], marker="x", ls="--", label=f"{label}: CVR")
+        line, = axes[0].plot(epochs, [h["ctr_loss"] + h["cvr_loss"] for h in r["history"]], marker="o", label=label)
+        colour = line.get_color()
+        axes[1].plot(epochs, [h["test_ctr_auc"] for h in r["history"]], marker="o", color=colour,
+                     label=f"{label}: CTR")
+        axes[1].plot(epochs, [h["test_cvr_auc"] for h in r["history"]], marker="x", ls="--", color=colour,
+                     label=f"{label}: CVR")
+        if label in stopping:
+            axes[2].plot(epochs, [h.get("early_stopping_loss") for h in r["history"]], marker="o", color=colour,
+                         label=label)
+        if r.get("best_epoch") is not None:
+            for ax in axes:
+                ax.axvline(r["best_epoch"], color=colour, ls=":", lw=1.5)
+            axes[0].plot([], [], color=colour, ls=":", label=f"{label}: best epoch {r['best_epoch']}")
     axes[0].set(title=f"{name}: training loss (CTR + CVR)", xlabel="epoch")
     axes[1].set(title=f"{name}: held-out AUC", xlabel="epoch")
+    if stopping:
+        axes[2].set(title=f"{name}: held-back rows' log loss (early stopping)", xlabel="epoch")
     for ax in axes:
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    files.append(_save(fig, out / f"{name}-training.png"))
-    plt.close(fig)
+    return fig
 
+
+def recall_figure(name: str, results: dict):
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for label, ev in _columns(results).items():
         if "recall@1" not in ev:
@@ -180,8 +205,40 @@ def plots(name: str, results: dict, out: Path) -> list[str]:
     ax.set(title=f"{name}: recall@K", xlabel="K", ylabel="recall", xscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    files.append(_save(fig, out / f"{name}-recall.png"))
-    plt.close(fig)
+    return fig
+
+
+def true_ndcg_figure(name: str, results: dict):
+    """True NDCG@K (gains = the true pCTCVR) against K for each configuration and each baseline
+    that ranks (bayes scores rows only); the default ranked by CTR alone, dashed. None without a
+    simulator's truth."""
+    columns = {label: ev for label, ev in _columns(results).items() if f"true_ndcg@{KS[0]}_by_ctcvr" in ev}
+    if not columns:
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    for label, ev in columns.items():
+        line, = ax.plot(KS, [ev[f"true_ndcg@{k}_by_ctcvr"] for k in KS], marker="o", label=label)
+        if label == "default" and f"true_ndcg@{KS[0]}_by_ctr" in ev:
+            ax.plot(KS, [ev[f"true_ndcg@{k}_by_ctr"] for k in KS], marker="x", ls="--", color=line.get_color(),
+                    label="default, ranked by CTR alone")
+    ax.set(title=f"{name}: true NDCG@K (gains = true pCTCVR)", xlabel="K", ylabel="NDCG", xscale="log",
+           ylim=(0, 1.02))
+    ax.set_xticks(KS, [str(k) for k in KS])
+    ax.minorticks_off()
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside: the oracle runs along the top
+    return fig
+
+
+def plots(name: str, results: dict, out: Path) -> list[str]:
+    """Every figure of one data set as out/<name>-<what>.png; the file names."""
+    files = []
+    for what, draw in (("training", training_figure), ("true-ndcg", true_ndcg_figure), ("recall", recall_figure)):
+        fig = draw(name, results)
+        if fig is not None:
+            files.append(_save(fig, out / f"{name}-{what}.png"))
+            pyplot().close(fig)
     return files
 
 
@@ -222,7 +279,9 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
              "every row); recall/NDCG@K of the held-out positives over the whole catalogue; `true_ndcg@50_by_X` "
              "ranks the catalogue by X and grades it by the true pCTCVR. On the simulator, which items were "
              "exposed depends on popularity, so recall of held-out clicks rewards popularity (even the oracle "
-             "scores below it); `true_ndcg` is the ranking metric to trust there.", ""]
+             "scores below it); `true_ndcg` is the ranking metric to trust there, plotted against K below "
+             "(`bayes` scores rows, not rankings, so it has no line). The training curves show every epoch "
+             "trained; a dotted line marks the epoch early stopping kept (its weights are the version's).", ""]
     for name, (_data, results) in sections.items():
         lines += [f"## {name}", ""]
         ev = results["default"]["eval"]

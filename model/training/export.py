@@ -33,23 +33,27 @@ def export_tower(tower: keras.Model, features: tuple[Feature, ...], path: Path) 
 
 
 def export_version(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingData, config: TrainConfig,
-                   optimizer: SparseAdam, history: list[dict], metrics: dict,
+                   optimizer: SparseAdam, history: list[dict], best_epoch: int, metrics: dict,
                    say: Callable[[str], None], started: float | None = None) -> Path:
     """Write towers, heads, feature stores, seen pairs and the manifest as a new version; returns its path.
 
+    `history` has a row per epoch trained, `best_epoch` names the one whose weights were kept
+    (the manifest's `history` and `best_epoch`).
+
     `started`: the `time.perf_counter()` when the train command began; the manifest's
     `training.seconds` is the wall time from then to the manifest (data loading, fitting and
-    export included), `training.fit_seconds` the epochs alone. A write that fails (a full disk,
-    a read-only root) is an ArtifactError; nothing is left behind."""
+    export included), `training.fit_seconds` the epochs alone (every one trained, those after the
+    best included). A write that fails (a full disk, a read-only root) is an ArtifactError;
+    nothing is left behind."""
     try:
-        return _export(out_root, model, ds, data, config, optimizer, history, metrics, say, started)
+        return _export(out_root, model, ds, data, config, optimizer, history, best_epoch, metrics, say, started)
     except tf.errors.OpError as e:  # TensorFlow's own file writes (the SavedModels): ENOSPC arrives as one of these
         raise ArtifactError(f"{out_root}: cannot write the version ({e.message.splitlines()[0]})") from None
 
 
 def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingData, config: TrainConfig,
-            optimizer: SparseAdam, history: list[dict], metrics: dict, say: Callable[[str], None],
-            started: float | None) -> Path:
+            optimizer: SparseAdam, history: list[dict], best_epoch: int, metrics: dict,
+            say: Callable[[str], None], started: float | None) -> Path:
     spec, prep = ds.spec, data.prep
     fit_seconds = round(sum(h["seconds"] for h in history), 3)
     with create_version(out_root) as version:
@@ -75,5 +79,6 @@ def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingDa
                       "fit_seconds": fit_seconds},
             metrics=metrics,
             history=history,
+            best_epoch=best_epoch,
         )
     return version.path

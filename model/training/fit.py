@@ -1,7 +1,8 @@
 """The fit loop: epochs of shuffled batches, held-out metrics per epoch, early stopping.
 
 With a validation set, training stops once its log loss has not improved for `patience`
-epochs, and the best epoch's weights are restored.
+epochs, and the best epoch's weights are restored; the history keeps every epoch trained, so
+the epochs after the best one stay visible (docs/QUALITY.md plots them).
 """
 
 from __future__ import annotations
@@ -89,9 +90,10 @@ def make_train_step(model: TwoTower, optimizer: SparseAdam, data: TrainingData, 
 
 
 def fit(model: TwoTower, optimizer: SparseAdam, data: TrainingData, config: TrainConfig,
-        cluster: multiworker.Cluster | None, say: Callable[[str], None]) -> list[dict]:
-    """Train `model` in place; returns one row per kept epoch (losses, speed, AUCs on the test split
-    as `test_*`, and the early-stopping loss on the held-back training rows)."""
+        cluster: multiworker.Cluster | None, say: Callable[[str], None]) -> tuple[list[dict], int]:
+    """Train `model` in place; returns (one row per epoch trained, the epoch whose weights the model
+    holds). A row has the losses, speed, AUCs on the test split as `test_*`, and the early-stopping
+    loss on the held-back training rows; the model's epoch is the last one without those rows."""
     prefix = f"worker {cluster.index}/{cluster.workers}: " if cluster is not None else ""
     train_step = make_train_step(model, optimizer, data, config, cluster)
     predict = make_predict(model, data.users, data.items)
@@ -135,12 +137,11 @@ def fit(model: TwoTower, optimizer: SparseAdam, data: TrainingData, config: Trai
     if best is not None:
         for w, value in zip(model.weights, best[2]):
             w.assign(value)
-        history = history[:best[0]]
     bad = [w.path for w in model.weights if not np.isfinite(w.numpy()).all()]
     if bad:
         raise ConfigError(f"training diverged: non-finite weights in {bad[0]} ({len(bad)} variable(s)); "
                           "no version written")
-    return history
+    return history, best[0] if best is not None else len(history)
 
 
 def _fmt(x: float | None) -> str:

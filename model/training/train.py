@@ -41,14 +41,16 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     data = prepare(ds, config)
     model = build_model(ds.spec, data, config)
     optimizer = make_optimizer(model, config)
-    history = fit(model, optimizer, data, config, cluster, say)
-    metrics = {k: history[-1][f"test_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
+    history, best_epoch = fit(model, optimizer, data, config, cluster, say)
+    # The exported weights are the best epoch's, so its held-out AUCs are the version's.
+    metrics = {k: history[best_epoch - 1][f"test_{k}"] for k in ("ctr_auc", "cvr_auc", "ctcvr_auc")}
     if cluster is None:
-        return export_version(out_root, model, ds, data, config, optimizer, history, metrics, say, started), metrics
+        return export_version(out_root, model, ds, data, config, optimizer, history, best_epoch, metrics, say,
+                              started), metrics
     say(f"weights sha256 {multiworker.fingerprint(model.weights)}")
     try:
-        path = export_version(out_root, model, ds, data, config, optimizer, history, metrics, say, started) \
-            if cluster.is_chief else None
+        path = export_version(out_root, model, ds, data, config, optimizer, history, best_epoch, metrics, say,
+                              started) if cluster.is_chief else None
     finally:
         multiworker.barrier(cluster)  # the others wait for the chief's export, even a failed one
     return path, metrics

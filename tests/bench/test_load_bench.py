@@ -28,7 +28,8 @@ Transfer/sec:      2.73MB
 
 def test_wrk_output_is_parsed():
     r = load_bench.parse_wrk(WRK_OUTPUT)
-    assert r == {"rps": 903.0, "requests": 12688, "p50": 33.06, "p99": 91.43, "errors": 7}
+    assert r == {"rps": 903.0, "requests": 12688, "p50": 33.06, "p75": 39.12, "p90": 47.71, "p99": 91.43,
+                 "errors": 7}
     assert load_bench.ms("850us") == pytest.approx(0.85) and load_bench.ms("1.2s") == 1200.0
 
 
@@ -99,3 +100,9 @@ def test_cpu_seconds_of_this_process_grow_with_work():
     before = load_bench.cpu_seconds(os.getpid())
     sum(i * i for i in range(3_000_000))
     assert load_bench.cpu_seconds(os.getpid()) > before
+
+
+def test_the_model_line_names_the_epoch_early_stopping_kept():
+    assert load_bench.epochs({"history": [{}]}) == "1 training epoch(s)"  # a manifest from before best_epoch
+    assert load_bench.epochs({"history": [{}] * 4, "best_epoch": 4}) == "4 training epoch(s)"
+    assert load_bench.epochs({"history": [{}] * 4, "best_epoch": 2}) == "4 training epoch(s), the weights of epoch 2"

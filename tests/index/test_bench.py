@@ -39,6 +39,13 @@ def test_runs_end_to_end_and_writes_a_table(tmp_path, capsys):
     assert float(by_format["ivf"]["recall@100"]) >= 0.9
     assert "python -m bench.index_bench --sizes 3000" in text and "faiss" in text and "cores" in text
     assert "[index-bench]" in capsys.readouterr().err   # progress on stderr
+    try:  # the plot beside the file, linked from the section, when the `report` extra is installed
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "No plots: matplotlib is not installed" in text
+    else:
+        assert "](performance/index-bench-recall.png)" in text
+        assert (tmp_path / "performance" / "index-bench-recall.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_rerun_replaces_only_its_own_section(tmp_path):

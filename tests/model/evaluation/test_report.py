@@ -1,6 +1,9 @@
 """The report's target checks, on made-up evaluations."""
 
-from recsys.model.evaluation.report import learnability_section, table, targets
+import pytest
+
+from recsys.model.evaluation.report import (KS, learnability_section, plots, table, targets, training_figure,
+                                            true_ndcg_figure)
 
 
 def results(bayes_ctcvr):
@@ -53,3 +56,52 @@ def test_the_learnability_table_sits_beside_the_default_and_names_targets_out_of
     blind["equations"]["cvr_auc"] = 0.80
     assert "0.0400): the inputs themselves leave the 0.03 target out of reach." in "\n".join(
         learnability_section(r, blind))
+
+
+def history(losses):
+    return [{"epoch": e, "ctr_loss": 0.5 - 0.01 * e, "cvr_loss": 0.3, "test_ctr_auc": 0.6 + 0.01 * e,
+             "test_cvr_auc": 0.7, **({"early_stopping_loss": x} if x is not None else {})}
+            for e, x in enumerate(losses, 1)]
+
+
+def plotted():
+    """Two configurations, one early-stopped at epoch 2 of 4, and baselines, as the report holds them."""
+    def ev(scale):
+        out = {f"recall@{k}": scale * k / 100 for k in KS}
+        for k in KS:
+            out.update({f"true_ndcg@{k}_by_ctcvr": scale, f"true_ndcg@{k}_by_ctr": scale * 0.8})
+        return out
+
+    default = ev(0.5) | {"baselines": {"popularity": ev(0.25), "random": ev(0.05), "oracle": ev(0.95),
+                                       "bayes": {"ctr_auc": 0.72}}}
+    return {"article": {"eval": ev(0.15), "history": history([None] * 3), "best_epoch": None},
+            "default": {"eval": default, "history": history([1.0, 0.5, 0.6, 0.7]), "best_epoch": 2}}
+
+
+def test_training_curves_show_every_epoch_and_mark_the_kept_one(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plots need the `report` extra")
+    fig = training_figure("realistic", plotted())
+    loss, auc, stopping = fig.axes
+    assert list(loss.lines[1].get_xdata())[-1] == 4  # the epochs after the best one are drawn
+    for ax in (loss, auc, stopping):
+        marks = [ln for ln in ax.lines if ln.get_linestyle() == ":" and len(ln.get_xdata()) == 2]
+        assert [list(m.get_xdata()) for m in marks] == [[2, 2]]  # one vertical line, at epoch 2 (article: none)
+    assert [t.get_text() for t in stopping.get_legend().get_texts()] == ["default"]
+
+
+def test_true_ndcg_has_a_line_per_ranking_column_and_every_plot_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plots need the `report` extra")
+    results = plotted()
+    fig = true_ndcg_figure("realistic", results)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["article", "default", "default, ranked by CTR alone", "popularity", "random", "oracle"]
+    assert list(fig.axes[0].lines[0].get_xdata()) == list(KS)
+    files = plots("realistic", results, tmp_path)
+    assert files == ["realistic-training.png", "realistic-true-ndcg.png", "realistic-recall.png"]
+    assert all((tmp_path / f).read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for f in files)
+    for r in results.values():  # MovieLens: no truth, no true-NDCG plot
+        r["eval"] = {k: v for k, v in r["eval"].items() if not k.startswith("true_ndcg")}
+        for b in r["eval"].get("baselines", {}).values():
+            for k in [k for k in b if k.startswith("true_ndcg")]:
+                del b[k]
+    assert true_ndcg_figure("movielens", results) is None
