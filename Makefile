@@ -11,6 +11,10 @@ MOVIELENS ?= ../shared/data/ml-latest-small
 
 .PHONY: install dev run lint test test-fast quality clean
 
+# The load benchmarks drive wrk: Debian's, installed when missing and run as root.
+NEED_WRK = command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
+  || { echo "$@ needs wrk: apt-get install wrk" >&2; exit 1; }
+
 # What serving and the offline jobs need, no test tools.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,14 +49,14 @@ lint: dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 
-# Everything, slow quality and multi-process runs included. pytest exits 5 when it collected no
-# tests: fail loudly rather than pass on nothing.
-test: lint
+# Everything, slow quality and multi-process runs included (matplotlib too: the plots are
+# tested). pytest exits 5 when it collected no tests: fail loudly rather than pass on nothing.
+test: lint $(VENV)/.installed-report
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
 
 # The same without the tests marked slow (quality, benchmarks, multi-process training).
-test-fast: lint
+test-fast: lint $(VENV)/.installed-report
 	$(BIN)/python -m pytest -q -m "not slow"; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; fi; exit $$rc
 
@@ -106,16 +110,14 @@ lock:
 # here when missing and run as root).
 .PHONY: bench-load
 bench-load: $(VENV)/.installed-report
-	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
-	  || { echo "bench-load needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(NEED_WRK)
 	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
 
 # The default configuration far past its capacity (64-2,000 connections): goodput and the
 # client-side latency of shed 503s; rewrites its own section. Uses bench-load's model.
 .PHONY: bench-overload
 bench-overload: install
-	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
-	  || { echo "bench-overload needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(NEED_WRK)
 	$(BIN)/python -m bench.load_bench --overload 64,200,500,1000,2000 --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
 
 # Filtered requests at 50 %, 5 %, 0.5 % and 0.01 % of the catalogue beside unfiltered ones,
@@ -123,8 +125,7 @@ bench-overload: install
 # search. Uses (and on first use builds) bench-load's model; rewrites its own section.
 .PHONY: bench-filtered
 bench-filtered: dev
-	command -v wrk >/dev/null || { test "$$(id -u)" = 0 && apt-get install -y -q wrk >/dev/null; } \
-	  || { echo "bench-filtered needs wrk: apt-get install wrk" >&2; exit 1; }
+	$(NEED_WRK)
 	$(BIN)/python -m bench.filtered_load --out docs/PERFORMANCE.md $(BENCH_FILTERED_ARGS)
 
 # `recsys recommend --all-users` on bench-load's model (200k users x 1M items): users/s over
