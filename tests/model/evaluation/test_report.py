@@ -1,6 +1,6 @@
 """The report's target checks, on made-up evaluations."""
 
-from recsys.model.evaluation.report import learnability_section, table, targets
+from recsys.model.evaluation.report import kept_sections, learnability_section, table, targets
 
 
 def results(bayes_ctcvr):
@@ -53,3 +53,10 @@ def test_the_learnability_table_sits_beside_the_default_and_names_targets_out_of
     blind["equations"]["cvr_auc"] = 0.80
     assert "0.0400): the inputs themselves leave the 0.03 target out of reach." in "\n".join(
         learnability_section(r, blind))
+
+
+def test_sections_other_runs_wrote_are_kept_whole_and_nothing_else():
+    old = ("# Model quality\n\nold table\n\n<!-- cold-start:start -->\n## Cold-start items\n| a |\n"
+           "<!-- cold-start:end -->\ntrailing\n<!-- half:start -->\nno end\n")
+    assert kept_sections(old) == ["<!-- cold-start:start -->\n## Cold-start items\n| a |\n<!-- cold-start:end -->"]
+    assert kept_sections("# Model quality\n") == []
