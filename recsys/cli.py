@@ -71,6 +71,14 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    """A number in [0, 1) (the share of rows a training option touches)."""
+    value = _finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text!r}")
+    return value
+
+
 SEED_MAX = 2**32 - 1  # numpy and TensorFlow seeds are unsigned 32-bit
 
 
@@ -117,7 +125,8 @@ def cmd_train(args) -> None:
 
     config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
-                         head_inputs=args.head_inputs, retrieval_weight=args.retrieval_weight)
+                         head_inputs=args.head_inputs, retrieval_weight=args.retrieval_weight,
+                         id_dropout=args.id_dropout)
     path, metrics = train(args.data, args.out, config, distributed=args.distributed)
     if path is None:  # a distributed run's non-chief worker: the chief wrote the version
         print(json.dumps({"version": None, "path": None, **metrics}))
@@ -342,6 +351,10 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                             f"{preset_default('head_inputs')}")
         s.add_argument("--retrieval-weight", type=_non_negative_float,
                        help=f"weight of the in-batch softmax loss; 0 turns it off; {preset_default('retrieval_weight')}")
+        s.add_argument("--id-dropout", type=_fraction,
+                       help="share of training rows whose user id and (independently) item id are replaced by the "
+                            "out-of-vocabulary id, which new users and new catalogue items get; 0 leaves that row "
+                            f"untrained; {preset_default('id_dropout')}")
         s.add_argument("--distributed", action="store_true",
                        help="one worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG; run the same "
                             "command on every worker; only worker 0 writes the version")

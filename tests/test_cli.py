@@ -106,6 +106,7 @@ def test_an_error_after_tensorflow_loaded_is_still_one_line(seed_data, tmp_path)
 @pytest.mark.parametrize(("flag", "value", "rule"), [
     ("--learning-rate", "-0.1", "must be greater than 0"), ("--learning-rate", "0", "must be greater than 0"),
     ("--retrieval-weight", "-1", "must be 0 or more"), ("--epochs", "0", "expected a positive integer"),
+    ("--id-dropout", "1", "must be at least 0 and below 1"), ("--id-dropout", "-0.1", "must be at least 0 and below 1"),
 ])
 def test_range_checks_fail_before_tensorflow_loads(flag, value, rule):
     code = ("import sys\nfrom recsys.cli import main\n"

@@ -9,12 +9,14 @@ default with the ESMM CVR loss instead of the masked one, to compare the two), e
 training curves (every epoch trained, the one early stopping kept marked), recall@K against K
 and, on simulated data, true NDCG@K against K. On the simulator it also trains the default with the
 world's hidden parameters as features (model/evaluation/learnability.py), to separate what the model
-loses to learning from what its inputs lack.
+loses to learning from what its inputs lack. Sections other runs wrote into the file between
+`<!-- name:start -->` / `<!-- name:end -->` markers (the cold-start benchmark's) are kept.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import tempfile
 import time
@@ -124,6 +126,17 @@ def targets(name: str, results: dict) -> list[str]:
     out = ["| target | measured | met |", "|---|---|---|"]
     out += [f"| {t} | {m} | {'yes' if ok else '**no**'} |" for t, m, ok in rows]
     return out + ([""] + notes if notes else [])
+
+
+# A section another run writes into the report's file between `<!-- name:start -->` and
+# `<!-- name:end -->` (bench/sections.py), e.g. `python -m bench.cold_start --quality docs/QUALITY.md`.
+_KEPT = re.compile(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", re.S)
+
+
+def kept_sections(text: str) -> list[str]:
+    """The marked sections of an old report, kept as they are: their figures come from their own
+    runs (each says which), not from this one."""
+    return [m.group(0) for m in _KEPT.finditer(text)]
 
 
 def learnability_section(results: dict, learned: dict) -> list[str]:
@@ -312,6 +325,8 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
             dump["learnability"] = learned[name]
         (images / f"{name}.json").write_text(json.dumps(dump, indent=2) + "\n")
     path = out / "QUALITY.md"
+    for block in kept_sections(path.read_text() if path.is_file() else ""):
+        lines += [block, ""]
     path.write_text("\n".join(lines))
     log(f"wrote {path}")
     return path

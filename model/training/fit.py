@@ -18,7 +18,7 @@ from recsys.artifacts.metrics import ctr_cvr_aucs
 from recsys.artifacts.progress import Progress
 from recsys.model.training import multiworker
 from recsys.model.training.config import TrainConfig
-from recsys.model.training.inputs import Rows, TrainingData, gather
+from recsys.model.training.inputs import Rows, TrainingData, drop_ids, gather, id_dropout_masks
 from recsys.artifacts.errors import ConfigError
 from recsys.model.training.losses import in_batch_softmax_loss, losses
 from recsys.model.training.optim import SparseAdam
@@ -66,6 +66,9 @@ def make_train_step(model: TwoTower, optimizer: SparseAdam, data: TrainingData, 
     def step(batch):
         click, conversion = batch["click"], batch["conversion"]
         user_cols, item_cols = gather(users, batch["user"]), gather(items, batch["item"])
+        if "drop_user" in batch:  # id dropout (config.id_dropout): these rows train the OOV id rows
+            user_cols = drop_ids(user_cols, "user", batch["drop_user"])
+            item_cols = drop_ids(item_cols, "item", batch["drop_item"])
         with tf.GradientTape() as tape:
             u, v, ctr_logit, cvr_logit = model(user_cols, item_cols, training=True)
             ctr_loss, cvr_loss = losses(ctr_logit, cvr_logit, click, conversion, config.cvr_loss)
@@ -99,12 +102,15 @@ def fit(model: TwoTower, optimizer: SparseAdam, data: TrainingData, config: Trai
     predict = make_predict(model, data.users, data.items)
     train_set, val_set, test_set = data.fit, data.validation, data.test
     rng = np.random.default_rng(config.seed)
+    drop_rng = np.random.default_rng([config.seed, 1]) if config.id_dropout > 0 else None
     history, best = [], None
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         sums, batches = np.zeros(3), 0
         with Progress(len(train_set), f"{prefix}epoch {epoch}/{config.epochs}", "ex") as bar:
             for batch in train_set.batches(config.batch_size, rng):
+                if drop_rng is not None:  # before sharding: the masks are the global batch's
+                    batch |= id_dropout_masks(len(batch["user"]), config.id_dropout, drop_rng)
                 if cluster is not None:
                     if len(batch["user"]) < config.batch_size:
                         break  # a short last batch could leave a worker without rows: every worker skips it

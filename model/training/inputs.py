@@ -101,3 +101,21 @@ def prepare(ds: Dataset, config: TrainConfig) -> TrainingData:
 def gather(table: dict[str, tf.Tensor], positions) -> dict[str, tf.Tensor]:
     """The rows `positions` (B,) of every column of an encoded table."""
     return {k: tf.gather(v, positions) for k, v in table.items()}
+
+
+def id_dropout_masks(n: int, rate: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Batch columns saying which of `n` rows lose their user id and, independently, their item id.
+
+    Drawn in numpy from a stream of their own, so the shuffling (and every run without id
+    dropout) stays what it was, and every worker of a cluster draws the same global masks.
+    """
+    return {"drop_user": rng.random(n) < rate, "drop_item": rng.random(n) < rate}
+
+
+def drop_ids(cols: dict[str, tf.Tensor], tower: str, drop) -> dict[str, tf.Tensor]:
+    """Gathered columns of one tower with its id set to the OOV index 0 where `drop` (B,) is true:
+    what `encode` gives an id the vocabulary does not hold. A tower without an id column is unchanged."""
+    key = KEYS[tower]
+    if key not in cols:
+        return cols
+    return {**cols, key: tf.where(drop, tf.zeros_like(cols[key]), cols[key])}

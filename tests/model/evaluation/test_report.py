@@ -2,8 +2,8 @@
 
 import pytest
 
-from recsys.model.evaluation.report import (KS, learnability_section, plots, table, targets, training_figure,
-                                            true_ndcg_figure)
+from recsys.model.evaluation.report import (KS, kept_sections, learnability_section, plots, table, targets,
+                                            training_figure, true_ndcg_figure)
 
 
 def results(bayes_ctcvr):
@@ -105,3 +105,10 @@ def test_true_ndcg_has_a_line_per_ranking_column_and_every_plot_is_a_png(tmp_pat
             for k in [k for k in b if k.startswith("true_ndcg")]:
                 del b[k]
     assert true_ndcg_figure("movielens", results) is None
+
+
+def test_sections_other_runs_wrote_are_kept_whole_and_nothing_else():
+    old = ("# Model quality\n\nold table\n\n<!-- cold-start:start -->\n## Cold-start items\n| a |\n"
+           "<!-- cold-start:end -->\ntrailing\n<!-- half:start -->\nno end\n")
+    assert kept_sections(old) == ["<!-- cold-start:start -->\n## Cold-start items\n| a |\n<!-- cold-start:end -->"]
+    assert kept_sections("# Model quality\n") == []
