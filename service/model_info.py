@@ -1,4 +1,4 @@
-"""What the served model is, told to people: version, catalogue, index and user feature spec.
+"""What the served model is, told to people: version, catalogue, index, user and item features.
 
 `GET /model` answers it; the page (GET /) builds its new-user form from `user_features`,
 and the OpenAPI examples take a real user id and plausible feature values from it, so both
@@ -28,11 +28,11 @@ SAMPLE_USERS = 50
 KNOWN_VALUES = 50
 
 
-class UserFeature(BaseModel):
+class FeatureSummary(BaseModel):
     name: str
     kind: Literal["id", "categorical", "numeric"]
     values: list[str] | None = Field(None, description="Categorical and id features: the most frequent values "
-                                                       "in the user feature store, most frequent first.")
+                                                       "in the feature store, most frequent first.")
     min: float | None = Field(None, description="Numeric features: smallest stored value.")
     max: float | None = Field(None, description="Numeric features: largest stored value.")
     median: float | None = Field(None, description="Numeric features: median stored value.")
@@ -46,28 +46,34 @@ class ModelInfo(BaseModel):
     objectives: list[Objective]
     users: int = Field(description="Users in the feature store (known users).")
     sample_users: list[str] = Field(description=f"Up to {SAMPLE_USERS} known user ids.")
-    user_features: list[UserFeature] = Field(description="What a new user is described by "
-                                                         "(`user_features` of POST /recommend).")
+    user_features: list[FeatureSummary] = Field(description="What a new user is described by "
+                                                            "(`user_features` of POST /recommend).")
+    item_features: list[FeatureSummary] = Field(description="The item attributes a request can filter on and "
+                                                            "ask for (`filters`, `fields` of POST /recommend), as "
+                                                            "the model's catalogue holds them.")
 
 
-def _feature(name: str, kind: str, column: np.ndarray) -> UserFeature:
+def _feature(name: str, kind: str, column: np.ndarray) -> FeatureSummary:
     if kind == "numeric":
         if not len(column):
-            return UserFeature(name=name, kind=kind)
-        return UserFeature(name=name, kind=kind, min=float(np.min(column)), max=float(np.max(column)),
-                           median=float(np.median(column)))
+            return FeatureSummary(name=name, kind=kind)
+        return FeatureSummary(name=name, kind=kind, min=float(np.min(column)), max=float(np.max(column)),
+                              median=float(np.median(column)))
     counts = pd.Series(column).value_counts(sort=True)
-    return UserFeature(name=name, kind=kind, values=[str(v) for v in counts.index[:KNOWN_VALUES]])
+    return FeatureSummary(name=name, kind=kind, values=[str(v) for v in counts.index[:KNOWN_VALUES]])
 
 
 def describe(rec: Recommender) -> ModelInfo:
     """The model card of `rec`; features are summarised from its feature store (once per model)."""
     features = [_feature(f.name, f.kind, rec.users.columns[f.name])
                 for f in rec.user_features if f.name != KEYS["user"]]
+    items = rec.catalogue.items  # the version's catalogue (items changed live are not summarised)
     return ModelInfo(model_version=rec.version, created_at=rec.manifest.get("created_at"),
                      items=rec.item_count, index=str(rec.searcher.manifest.get("kind", "unknown")),
                      objectives=list(Objective), users=len(rec.users),
-                     sample_users=[str(u) for u in rec.users.ids[:SAMPLE_USERS]], user_features=features)
+                     sample_users=[str(u) for u in rec.users.ids[:SAMPLE_USERS]], user_features=features,
+                     item_features=[_feature(f.name, f.kind, items.columns[f.name])
+                                    for f in items.features if f.name != KEYS["item"]])
 
 
 # Summaries cost a pass over each stored feature column (~0.1 s per column at 1M users):

@@ -65,6 +65,52 @@ function buildFeatureForm(features) {
   }
 }
 
+// The filter form, from the model's item attributes: categorical ones take values (`in`),
+// numeric ones a range (`gte` / `lte`); ids are left to exclude/include lists of the API.
+function buildFilterForm(features) {
+  const form = $("#filters");
+  form.replaceChildren();
+  for (const f of features) {
+    if (f.kind === "id") continue;
+    const id = `filter-${f.name}`;
+    const label = el("label", {for: id}, f.name);
+    label.append(el("span", {class: "kind"}, f.kind));
+    if (f.kind === "numeric") {
+      const range = el("div", {class: "range", id});
+      for (const [bound, hint] of [["gte", f.min], ["lte", f.max]]) {
+        const input = el("input", {type: "number", step: "any", "data-filter": f.name, "data-bound": bound,
+                                   "aria-label": `${f.name} ${bound === "gte" ? "at least" : "at most"}`});
+        if (hint !== null) input.placeholder = `${bound === "gte" ? "≥" : "≤"} ${fmt(hint)}`;
+        range.append(input);
+      }
+      form.append(label, range);
+    } else {
+      const input = el("input", {id, "data-filter": f.name, placeholder: (f.values || []).slice(0, 3).join(", ")});
+      const list = el("datalist", {id: `${id}-values`});
+      for (const v of f.values || []) list.append(el("option", {value: v}));
+      input.setAttribute("list", list.id);
+      form.append(list, label, input);
+    }
+  }
+}
+
+function filters() {
+  const out = {};
+  for (const input of document.querySelectorAll("#filters input")) {
+    const value = input.value.trim();
+    if (value === "") continue;
+    const name = input.dataset.filter;
+    if (input.dataset.bound) {
+      out[name] = {...out[name], [input.dataset.bound]: Number(value)};
+    } else {
+      out[name] = {in: value.split(",").map((v) => v.trim()).filter((v) => v !== "")};
+    }
+  }
+  return out;
+}
+
+let itemFields = [];  // every item attribute: each returned item shows them all
+
 async function loadModel() {
   let model;
   try {
@@ -82,6 +128,8 @@ async function loadModel() {
   $("#user-ids").replaceChildren(...model.sample_users.map((u) => el("option", {value: u})));
   if (!$("#user-id").value && model.sample_users.length) $("#user-id").placeholder = `e.g. ${model.sample_users[0]}`;
   buildFeatureForm(model.user_features);
+  buildFilterForm(model.item_features);
+  itemFields = model.item_features.map((f) => f.name);
   document.body.dataset.model = model.model_version;
 }
 
@@ -90,7 +138,10 @@ function mode() {
 }
 
 function query() {
-  const body = {k: Number($("#k").value), objective: $("#objective").value, exclude_seen: $("#exclude-seen").checked};
+  const body = {k: Number($("#k").value), objective: $("#objective").value, exclude_seen: $("#exclude-seen").checked,
+                fields: itemFields};
+  const chosen = filters();
+  if (Object.keys(chosen).length) body.filters = chosen;
   if (mode() === "known") return {user_id: $("#user-id").value.trim(), ...body};
   const features = {};
   for (const input of document.querySelectorAll("#features input")) {
@@ -120,7 +171,7 @@ function renderItems(q, answer) {
   $("#items").hidden = false;
   const who = q.user_features ? `new user ${answer.user_id}` : `user ${answer.user_id}`;
   $("#results-title").textContent = `Top ${items.length} for ${who}, by ${answer.objective}` +
-    (q.exclude_seen ? ", seen items left out" : "");
+    (q.exclude_seen ? ", seen items left out" : "") + (q.filters ? ", filtered" : "");
   $("#fallback").hidden = !answer.fallback;
   $("#fallback").textContent = answer.fallback ? `Unknown user: the service answered its ${answer.fallback} ` +
     "fallback (no model scores)." : "";

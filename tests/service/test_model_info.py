@@ -32,6 +32,15 @@ def test_the_model_card_matches_the_artifacts_and_the_data(server, seed_data):
             assert set(f["values"]) <= set(counts.index) and counts[f["values"][0]] == counts.max()
             assert [counts[v] for v in f["values"]] == sorted((counts[v] for v in f["values"]), reverse=True)
             assert len(f["values"]) == min(KNOWN_VALUES, len(counts))
+    items = pd.read_csv(seed_data / "items.csv", dtype={"item_id": str})
+    assert [(f["name"], f["kind"]) for f in info["item_features"]] == [
+        (f.name, f.kind) for f in spec.tower("item") if f.name != "item_id"]
+    for f in info["item_features"]:
+        column = items[f["name"]]
+        if f["kind"] == "numeric":
+            assert (f["min"], f["max"], f["median"]) == (column.min(), column.max(), column.median())
+        else:
+            assert f["values"][0] == column.astype(str).value_counts().index[0]
 
 
 def test_example_features_are_typical_values():
@@ -40,7 +49,7 @@ def test_example_features_are_typical_values():
         "user_features": [{"name": "age", "kind": "numeric", "min": 18, "max": 70, "median": 41.5},
                           {"name": "score", "kind": "numeric", "min": 0.1, "max": 0.9, "median": 0.41237},
                           {"name": "city", "kind": "categorical", "values": ["paris", "oslo"]},
-                          {"name": "zip", "kind": "id", "values": []}]})
+                          {"name": "zip", "kind": "id", "values": []}], "item_features": []})
     assert example_features(info) == {"age": 42, "score": 0.412, "city": "paris", "zip": "unknown"}
 
 

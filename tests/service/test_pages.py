@@ -68,6 +68,11 @@ def assert_same(rows: list[dict], items: list[dict]) -> None:
             assert float(row[field]) == float(f"{item[field]:.4g}"), (field, row, item)
 
 
+def fields(server) -> list[str]:
+    """What the page asks for with every query: each item attribute of the served model."""
+    return [f["name"] for f in server.get("/model").json()["item_features"]]
+
+
 def select(driver, element_id: str, value: str) -> None:
     from selenium.webdriver.support.ui import Select
 
@@ -77,7 +82,7 @@ def select(driver, element_id: str, value: str) -> None:
 def test_a_known_user_sees_what_the_api_answers_for_every_objective(page, server, tmp_path):
     by_id(page, "user-id").send_keys("3")
     by_id(page, "submit").click()
-    query = {"user_id": "3", "k": 10, "objective": "ctcvr", "exclude_seen": False}
+    query = {"user_id": "3", "k": 10, "objective": "ctcvr", "exclude_seen": False, "fields": fields(server)}
     answered(page, query)
     expected = server.post("/recommend", json=query).json()
     assert_same(rendered(page), expected["items"])
@@ -106,7 +111,7 @@ def test_exclude_seen_leaves_out_what_the_user_interacted_with(page, server, see
     by_id(page, "k").clear()
     by_id(page, "k").send_keys("200")
     by_id(page, "submit").click()
-    query = {"user_id": user, "k": 200, "objective": "ctcvr", "exclude_seen": False}
+    query = {"user_id": user, "k": 200, "objective": "ctcvr", "exclude_seen": False, "fields": fields(server)}
     answered(page, query)
     assert seen <= {r["item_id"] for r in rendered(page)}
     by_id(page, "exclude-seen").click()
@@ -138,7 +143,8 @@ def test_a_new_user_is_described_by_the_models_own_features(page, server, tmp_pa
         field.send_keys(str(value))
         features[f["name"]] = value
     by_id(page, "submit").click()
-    query = {"user_id": "new-user", "k": 10, "objective": "ctcvr", "exclude_seen": False, "user_features": features}
+    query = {"user_id": "new-user", "k": 10, "objective": "ctcvr", "exclude_seen": False, "fields": fields(server),
+             "user_features": features}
     answered(page, query)
     expected = server.post("/recommend", json=query)
     assert expected.status_code == 200
@@ -156,10 +162,40 @@ def test_a_new_user_is_described_by_the_models_own_features(page, server, tmp_pa
 def test_an_unknown_user_gets_the_apis_message_not_a_blank_page(page, server):
     by_id(page, "user-id").send_keys("nobody-at-all")
     by_id(page, "submit").click()
-    query = {"user_id": "nobody-at-all", "k": 10, "objective": "ctcvr", "exclude_seen": False}
+    query = {"user_id": "nobody-at-all", "k": 10, "objective": "ctcvr", "exclude_seen": False,
+             "fields": fields(server)}
     answered(page, query, state="error")
     body = server.post("/recommend", json=query).json()
     assert body["error"] == "unknown_user"
     error = by_id(page, "error")
     assert error.is_displayed() and error.text == f"{body['error']} {body['message']}"
     assert not by_id(page, "items").is_displayed()
+
+
+def test_filters_from_the_models_item_attributes_restrict_what_is_shown(page, server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    items = server.get("/model").json()["item_features"]
+    shown = [i.get_attribute("data-filter") for i in page.find_elements(By.CSS_SELECTOR, "#filters input")]
+    # One input per categorical attribute, two (at least, at most) per numeric one; ids are not offered.
+    assert shown == [n for f in items if f["kind"] != "id" for n in [f["name"]] * (2 if f["kind"] == "numeric" else 1)]
+    categorical = next(f for f in items if f["kind"] == "categorical")
+    numeric = next(f for f in items if f["kind"] == "numeric")
+    value = categorical["values"][0]
+    limit = numeric["median"]
+    by_id(page, "user-id").send_keys("3")
+    by_id(page, f"filter-{categorical['name']}").send_keys(f"{value}, ")
+    page.find_element(By.CSS_SELECTOR, f"input[data-filter='{numeric['name']}'][data-bound=lte]").send_keys(str(limit))
+    by_id(page, "submit").click()
+    query = {"user_id": "3", "k": 10, "objective": "ctcvr", "exclude_seen": False, "fields": fields(server),
+             "filters": {categorical["name"]: {"in": [value]}, numeric["name"]: {"lte": limit}}}
+    answered(page, query)
+    expected = server.post("/recommend", json=query).json()["items"]
+    assert expected, "the filter matches nothing on the seed model: pick another value"
+    assert_same(rendered(page), expected)
+    for tr in page.find_elements(By.CSS_SELECTOR, "#items tbody tr"):  # every attribute shown, every row matching
+        attrs = {td.get_attribute("data-attribute"): td.text for td in tr.find_elements(By.TAG_NAME, "td")
+                 if td.get_attribute("data-attribute")}
+        assert set(attrs) == {f["name"] for f in items}
+        assert attrs[categorical["name"]] == value and float(attrs[numeric["name"]]) <= limit
+    screenshot(page, tmp_path / "filtered.png", "/tmp/page-filtered.png")
