@@ -76,7 +76,7 @@ def add_through_catalogue(root: Path, items: pd.DataFrame, work: Path) -> None:
     root's store (named, so a RECSYS_CATALOGUE_DB in the environment cannot redirect it)."""
     from recsys.cli import main
 
-    changes = work / "new-items.parquet"
+    changes = work / "held-out-changes.parquet"
     items.assign(op="upsert").to_parquet(changes, index=False)
     with contextlib.redirect_stdout(io.StringIO()):  # its JSON line; the outcome is checked below
         code = main(["catalogue", "apply", "--artifacts", str(root), "--file", str(changes),
