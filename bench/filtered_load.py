@@ -61,7 +61,8 @@ def thresholds(artifacts: Path, attribute: str, shares: list[float]) -> tuple[di
 def recall(artifacts: Path, users: int, attribute: str, limits: dict[float, float], queries: int,
            depth: int) -> dict[float, dict]:
     """Per share: mean recall@depth of the service's filtered candidate search against an exact
-    scan of the matching rows, over `queries` random known users; the matching row count."""
+    scan of the matching rows (ties at the k-th similarity count as found), over `queries`
+    random known users; the matching row count."""
     from recsys.index.searcher import top_rows
     from recsys.service.domain import Query
     from recsys.service.recommender import Recommender
@@ -81,8 +82,12 @@ def recall(artifacts: Path, users: int, attribute: str, limits: dict[float, floa
             hits = []
             for v in vectors:
                 _, got = rec.searcher.search_subset(v, depth, eligible.rows, eligible.mask, eligible.count)
-                _, want = top_rows(v[None], rec.searcher.embeddings, exact_rows, depth)
-                hits.append(len(set(got.tolist()) & set(want[0].tolist())) / max(1, want.shape[1]))
+                want_sims, _ = top_rows(v[None], rec.searcher.embeddings, exact_rows, depth)
+                # A found row counts when it is as similar as the exact k-th: rows tied at the
+                # boundary are equally right answers.
+                sims = rec.searcher.embeddings[got] @ v
+                found = int(np.count_nonzero(sims >= want_sims[0, -1] - 1e-6)) if want_sims.size else 0
+                hits.append(min(found, want_sims.shape[1]) / max(1, want_sims.shape[1]))
             out[share] = {"recall": float(np.mean(hits)), "rows": int(eligible.count)}
             log(f"share {share:g}: {eligible.count:,} rows, recall@{depth} {out[share]['recall']:.4f}")
         return out
