@@ -4,7 +4,7 @@ over every row or over a subset of rows (a filter's matches).
 A subset is searched one of two ways, chosen by its size:
 
     exact     gather the subset's embeddings, one matrix product, argpartition: cost ~ rows
-              (0.005 ms at 100 rows, ~0.2 ms at 5k, ~5 ms at 50k for 32 dims; the gather dominates)
+              (0.005 ms at 100 rows, ~0.6 ms at 12k, ~4 ms at 50k for 32 dims; the gather dominates)
     selector  the ANN index with an IDSelectorBitmap over the subset: cost ~ the probes, not the
               subset; probes rise as the subset's share falls, since fewer probed vectors match
               (HNSW: only for shares of at least HNSW_MIN_SHARE; a filtered graph walk loses
@@ -31,14 +31,18 @@ from recsys.artifacts.version import ItemIndex
 from recsys.index import formats
 
 # Subsets up to this many rows are scanned exactly; larger ones go through the index with a
-# selector. Raising it trades query time on mid-sized filters (an exact scan grows with the
-# subset) for recall (exact is 1.0; the selector's recall falls as the share falls).
-EXACT_SCAN_MAX = 10_000
+# selector. On the load benchmark's 1M-item model (one thread), an exact scan took 0.6 ms at
+# 12k rows, 1.6 ms at 30k, 3.9 ms at 50k; a selector search as accurate (recall@100 >= 0.97)
+# 1.2-1.8 ms from 30k up: below 30k rows exact is both faster and exact.
+EXACT_SCAN_MAX = 30_000
 # An IVF selector search probes nprobe · share^-PROBE_EXPONENT lists, at most MAX_PROBE_FACTOR
 # times nprobe: fewer of the probed vectors match, so more lists must be read for K' matches.
-# 0.5 (a square root) gave recall@200 0.9696 at a 5 % share on clustered vectors, 0.6 >= 0.97.
-PROBE_EXPONENT = 0.6
-MAX_PROBE_FACTOR = 16
+# A filter that follows the embedding (a price range on a trained model: matching items sit in
+# a few lists, not always the query's) needs nearly 1/share more probes: on the 1M-item model,
+# IVF2500 at nprobe 32, recall@100 at a 5 % share was 0.89 with 192 probes, 0.979 with 512;
+# at 10 %, 0.975 with 256; at 50 %, 0.98 with 64. Clustered random vectors need far fewer.
+PROBE_EXPONENT = 0.95
+MAX_PROBE_FACTOR = 24
 # A filtered HNSW beam must grow like 1/share to keep recall (efSearch 2·K'/share: recall@200
 # 0.99 at 50 %; efSearch 1,600 still gave only 0.83 at 5 %), so below this share HNSW subsets
 # are scanned exactly whatever their size: slower for big subsets, never short of recall.
