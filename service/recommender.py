@@ -54,14 +54,11 @@ class Scored:
     attributes: list[dict] | None = None  # per item, the requested fields' values
 
 
-# An unfiltered query while some rows are unavailable searches the whole index for up to this
-# many more candidates than it needs and drops the unavailable ones: the first K' left are the
-# top K' available rows of the index's order. Only if more were dropped than the margin covers
-# does it search its eligible rows instead (a mask over every row: ~1 ms at 1M items, which the
-# margin saves nearly always, since an unavailable item is rarely among a user's top K').
-UNAVAILABLE_MARGIN = 32
-# Past this share of unavailable rows the margin would miss often: straight to the mask.
-UNAVAILABLE_SHARE_MAX = 0.05
+# An unfiltered query while a few rows are unavailable searches the whole index for that many
+# more candidates and drops them (exactly the top K' available rows of the index's order):
+# cheaper than compiling an eligibility mask over every row for each query. Past this many
+# unavailable rows the over-fetch (heads over K' + U candidates) costs more than the mask.
+UNAVAILABLE_OVERFETCH_MAX = 2_000
 # A diversity cap can leave k unfilled from K' candidates: fetch this many times deeper, up to
 # DIVERSITY_MAX_FETCH candidates (past that the answer is what the caps allow from them).
 DIVERSITY_DEEPEN = 4
@@ -226,8 +223,7 @@ class Recommender:
         empty = np.empty(0, np.int64)
         seen = [self.seen.get(q.user_id, empty) if q.exclude_seen else empty for q in queries]
         unavailable = self.attributes.unavailable
-        overfetch = unavailable <= UNAVAILABLE_SHARE_MAX * len(self.searcher)
-        margin = min(unavailable, UNAVAILABLE_MARGIN)
+        overfetch = unavailable <= UNAVAILABLE_OVERFETCH_MAX
         # Over-fetch by the number of items that will be dropped (seen, unavailable), so k still come back.
         depth: dict[int, list[int]] = {}
         for i, q in enumerate(queries):
@@ -239,18 +235,15 @@ class Recommender:
                 except Exception as e:  # noqa: BLE001 - this query's fault alone
                     out[i] = e
             else:
-                depth.setdefault(max(q.k, self.candidates) + len(seen[i]) + margin, []).append(i)
+                depth.setdefault(max(q.k, self.candidates) + len(seen[i]) + unavailable, []).append(i)
         for fetch, members in depth.items():
             sims, rows = self.searcher.search(vectors[members], fetch)
             p_click, p_conv = self.heads.predict(vectors[members][:, None, :],
                                                  self.searcher.embeddings[np.maximum(rows, 0)])
             for j, i in enumerate(members):
                 try:
-                    q = queries[i]
-                    out[i] = self._select(q, plans[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i],
-                                          limit=max(q.k, self.candidates))
-                    if out[i] is None:  # more unavailable rows among them than the margin covered
-                        out[i] = self._restricted(q, plans[i], vectors[i], seen[i])
+                    out[i] = self._select(queries[i], plans[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i],
+                                          limit=max(queries[i].k, self.candidates))
                 except Exception as e:  # noqa: BLE001 - this query's fault alone
                     out[i] = e
         return out
@@ -268,19 +261,15 @@ class Recommender:
                 return out
             fetch = min(fetch * DIVERSITY_DEEPEN, DIVERSITY_MAX_FETCH)
 
-    def _select(self, q: Query, plan: Plan, sims, rows, p_click, p_conv, seen,
-                limit: int | None = None) -> Scored | None:
+    def _select(self, q: Query, plan: Plan, sims, rows, p_click, p_conv, seen, limit: int | None = None) -> Scored:
         """The top k of one query's candidates (K', best similarity first), after dropping missing,
-        unavailable and seen rows and keeping the first `limit` left (the over-fetch's K'; None
-        when fewer are left and the index holds more), at most max_per_value per value of the
-        diversity attribute."""
+        unavailable and seen rows and keeping the first `limit` left (the over-fetch's K'), at
+        most max_per_value per value of the diversity attribute."""
         fetched = int((rows >= 0).sum())
         keep = (rows >= 0) & self.attributes.available[np.maximum(rows, 0)]
         if len(seen):
             keep &= ~np.isin(rows, seen)
         if limit is not None:
-            if np.count_nonzero(keep) < limit and fetched < len(self.searcher):
-                return None
             keep &= np.cumsum(keep) <= limit
         sims, rows, p_click, p_conv = sims[keep], rows[keep], p_click[keep], p_conv[keep]
         score = {Objective.ctcvr: p_click * p_conv, Objective.ctr: p_click,
