@@ -167,11 +167,6 @@ class ItemAttributes:
         """Every row eligible: an unfiltered request may then search the whole index."""
         return self._unavailable == 0
 
-    @property
-    def unavailable(self) -> int:
-        """Rows never eligible now (out of stock, deleted, or replaced by a newer version)."""
-        return self._unavailable
-
     def rows_of(self, item_ids: Sequence) -> np.ndarray:
         """Rows of the given item ids (strings or ints; unknown ids ignored), sorted, unique."""
         return np.unique(self._columns["item_id"].rows([str(i) for i in item_ids]))

@@ -54,11 +54,6 @@ class Scored:
     attributes: list[dict] | None = None  # per item, the requested fields' values
 
 
-# An unfiltered query while a few rows are unavailable searches the whole index for that many
-# more candidates and drops them (exactly the top K' available rows of the index's order):
-# cheaper than compiling an eligibility mask over every row for each query. Past this many
-# unavailable rows the over-fetch (heads over K' + U candidates) costs more than the mask.
-UNAVAILABLE_OVERFETCH_MAX = 2_000
 # A diversity cap can leave k unfilled from K' candidates: fetch this many times deeper, up to
 # DIVERSITY_MAX_FETCH candidates (past that the answer is what the caps allow from them).
 DIVERSITY_DEEPEN = 4
@@ -222,28 +217,26 @@ class Recommender:
                     out[i] = errors[i] = e
         empty = np.empty(0, np.int64)
         seen = [self.seen.get(q.user_id, empty) if q.exclude_seen else empty for q in queries]
-        unavailable = self.attributes.unavailable
-        overfetch = unavailable <= UNAVAILABLE_OVERFETCH_MAX
-        # Over-fetch by the number of items that will be dropped (seen, unavailable), so k still come back.
+        all_available = self.attributes.all_available
+        # Over-fetch by the number of items that will be filtered out, so k still come back.
         depth: dict[int, list[int]] = {}
         for i, q in enumerate(queries):
             if errors[i] is not None:
                 continue
-            if q.restricted or not overfetch:
+            if q.restricted or not all_available:
                 try:
                     out[i] = self._restricted(q, plans[i], vectors[i], seen[i])
                 except Exception as e:  # noqa: BLE001 - this query's fault alone
                     out[i] = e
             else:
-                depth.setdefault(max(q.k, self.candidates) + len(seen[i]) + unavailable, []).append(i)
+                depth.setdefault(max(q.k, self.candidates) + len(seen[i]), []).append(i)
         for fetch, members in depth.items():
             sims, rows = self.searcher.search(vectors[members], fetch)
             p_click, p_conv = self.heads.predict(vectors[members][:, None, :],
                                                  self.searcher.embeddings[np.maximum(rows, 0)])
             for j, i in enumerate(members):
                 try:
-                    out[i] = self._select(queries[i], plans[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i],
-                                          limit=max(queries[i].k, self.candidates))
+                    out[i] = self._select(queries[i], plans[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i])
                 except Exception as e:  # noqa: BLE001 - this query's fault alone
                     out[i] = e
         return out
@@ -261,16 +254,13 @@ class Recommender:
                 return out
             fetch = min(fetch * DIVERSITY_DEEPEN, DIVERSITY_MAX_FETCH)
 
-    def _select(self, q: Query, plan: Plan, sims, rows, p_click, p_conv, seen, limit: int | None = None) -> Scored:
-        """The top k of one query's candidates (K', best similarity first), after dropping missing,
-        unavailable and seen rows and keeping the first `limit` left (the over-fetch's K'), at
-        most max_per_value per value of the diversity attribute."""
+    def _select(self, q: Query, plan: Plan, sims, rows, p_click, p_conv, seen) -> Scored:
+        """The top k of one query's candidates (K',), after dropping missing and seen rows,
+        at most max_per_value per value of the diversity attribute."""
         fetched = int((rows >= 0).sum())
-        keep = (rows >= 0) & self.attributes.available[np.maximum(rows, 0)]
+        keep = rows >= 0
         if len(seen):
             keep &= ~np.isin(rows, seen)
-        if limit is not None:
-            keep &= np.cumsum(keep) <= limit
         sims, rows, p_click, p_conv = sims[keep], rows[keep], p_click[keep], p_conv[keep]
         score = {Objective.ctcvr: p_click * p_conv, Objective.ctr: p_click,
                  Objective.cvr: p_conv, Objective.similarity: sims}[q.objective]

@@ -33,10 +33,10 @@ class BatchFault(Recommender):
 class SelectFault(Recommender):
     """Fails only the planted query's own top-k selection."""
 
-    def _select(self, q, *args, **kwargs):
+    def _select(self, q, *args):
         if q.user_id == PLANTED:
             raise RuntimeError("planted fault in the selection step")
-        return super()._select(q, *args, **kwargs)
+        return super()._select(q, *args)
 
 
 async def burst(base: str, odd: dict, normal: int = 40) -> tuple[httpx.Response, list[httpx.Response]]:
