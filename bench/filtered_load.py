@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import load_bench
-from bench.sections import write_section
+from bench.sections import publish
 from recsys.artifacts import host, version
 
 SECTION = "filtered-load-bench"
@@ -188,11 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     recalls = recall(artifacts, users, args.attribute, limits, args.queries, args.depth)
     rows = measure(artifacts, users, limits, args.attribute, args.connections, args.duration, args.k, args.warmup)
     info["load_end"] = os.getloadavg()[0]
-    text = report(rows, recalls, args, info)
-    print(text)
-    if args.out:
-        write_section(args.out, SECTION, text)
-        log(f"wrote the {SECTION} section of {args.out}")
+    publish(report(rows, recalls, args, info), args.out, SECTION)
     return 0
 
 

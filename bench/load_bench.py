@@ -48,7 +48,7 @@ from pathlib import Path
 import httpx
 
 from bench import plots
-from bench.sections import write_section
+from bench.sections import publish
 from recsys.artifacts import host, version
 
 SECTION = "load-bench"
@@ -493,11 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         images = plots.load(rows, [c[0] for c in chosen], args.out, SECTION) if args.out else None
         section, write = SECTION, lambda: report(rows, args, info, chosen, images)
     info["load_end"] = os.getloadavg()[0]
-    text = write()
-    print(text)
-    if args.out:
-        write_section(args.out, section, text)
-        log(f"wrote the {section} section of {args.out}")
+    publish(write(), args.out, section)
     return 0
 
 if __name__ == "__main__":

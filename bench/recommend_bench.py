@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import load_bench
-from bench.sections import write_section
+from bench.sections import publish
 from recsys.artifacts import host
 
 SECTION = "recommend-bench"
@@ -74,9 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Target (the issue): at least 2,000 users/s on two cores: {users / wall:,.0f} users/s over the whole "
         "command: " + ("met" if users / wall >= 2000 else "**not met**"),
     ]) + "\n"
-    print(body)
-    if args.out:
-        write_section(args.out, SECTION, body)
+    publish(body, args.out, SECTION)
     return 0
 
 
