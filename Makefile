@@ -55,7 +55,7 @@ test: lint $(VENV)/.installed-report
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
 
-# The same without the tests marked slow (quality, benchmarks, multi-process training).
+# The same without the tests marked slow (quality, benchmarks, multi-process training, browser).
 test-fast: lint $(VENV)/.installed-report
 	$(BIN)/python -m pytest -q -m "not slow"; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "make test-fast: no tests were collected" >&2; fi; exit $$rc

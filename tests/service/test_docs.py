@@ -117,6 +117,7 @@ def wait_for(driver, css: str, timeout: float = 30):
 
 
 @needs_chromium
+@pytest.mark.slow  # a real browser
 def test_docs_render_offline_and_try_it_out_works_on_the_served_model(browser, default_server, server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -145,6 +146,7 @@ def test_docs_render_offline_and_try_it_out_works_on_the_served_model(browser, d
 
 
 @needs_chromium
+@pytest.mark.slow
 def test_the_default_cdn_docs_stay_blank_in_the_same_browser(browser):
     """The control: FastAPI's own /docs page, which loads Swagger UI from a CDN, renders nothing
     here, and the request log sees it trying to leave the machine."""

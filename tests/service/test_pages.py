@@ -10,7 +10,7 @@ import pytest
 
 from tests.service.browser import chromium, needs_chromium, off_loopback, requested_urls, screenshot
 
-pytestmark = needs_chromium
+pytestmark = [needs_chromium, pytest.mark.slow]  # a real browser: in `make test`, not test-fast
 SCORES = ("score", "p_click", "p_conversion", "similarity")
 
 
