@@ -63,6 +63,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+
+def subcommand(sub, name: str, help: str, **kw) -> argparse.ArgumentParser:
+    """A subcommand whose own --help opens with what it does (the command list's line, unless
+    a longer description is given)."""
+    kw.setdefault("description", help)
+    return sub.add_parser(name, help=help, **kw)
+
 def _non_negative_float(text: str) -> float:
     """A number >= 0 (loss weights, where 0 turns a loss off)."""
     value = _finite_float(text)
@@ -280,7 +287,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"recsys {_package_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("simulate", help="write a simulated data set in the dataset contract")
+    s = subcommand(sub, "simulate", help="write a simulated data set in the dataset contract")
     if command in (None, "simulate"):  # the choices come from modules this command loads anyway
         from recsys.model.data.dataset import FORMATS
         from recsys.model.data.simulate import PROFILES
@@ -298,9 +305,9 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="auto: Parquet above 1M interactions, CSV below (default auto)")
     s.set_defaults(func=cmd_simulate)
 
-    s = sub.add_parser("convert", help="convert a public data set into the dataset contract")
+    s = subcommand(sub, "convert", help="convert a public data set into the dataset contract")
     conv = s.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    s = conv.add_parser("movielens", help="MovieLens ratings.csv + movies.csv: ratings are clicks, "
+    s = subcommand(conv, "movielens", help="MovieLens ratings.csv + movies.csv: ratings are clicks, "
                                           ">= 4 conversions, sampled unrated items non-clicks; "
                                           "each user's last rating goes to test.parquet")
     if command in (None, "convert"):  # the choices come from modules this command loads anyway
@@ -317,7 +324,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="auto: Parquet above 1M interactions, CSV below (default auto)")
     s.set_defaults(func=cmd_convert)
 
-    s = sub.add_parser("train", help="train the two towers and heads; write a new artifact version")
+    s = subcommand(sub, "train", help="train the two towers and heads; write a new artifact version")
     if command in (None, "train"):  # the choices come from modules this command loads anyway
         from recsys.artifacts.heads import INPUTS as HEAD_INPUTS
         from recsys.model.training.config import CVR_LOSSES, PRESETS, TrainConfig
@@ -360,7 +367,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                             "command on every worker; only worker 0 writes the version")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("build-index", help="embed every item and write a FAISS index into a version")
+    s = subcommand(sub, "build-index", help="embed every item and write a FAISS index into a version")
     s.add_argument("--artifacts", required=True, help="artifact root")
     s.add_argument("--version", help="default: newest complete version")
     if command in (None, "build-index"):
@@ -370,7 +377,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="auto: exact flat up to 100k items, IVF above (default auto)")
     s.set_defaults(func=cmd_build_index)
 
-    s = sub.add_parser("evaluate", help="held-out AUCs and recall/NDCG@K against baselines: a table on a "
+    s = subcommand(sub, "evaluate", help="held-out AUCs and recall/NDCG@K against baselines: a table on a "
                                         "terminal, JSON otherwise (--json)")
     if command in (None, "evaluate"):  # the choices come from modules this command loads anyway
         from recsys.model.evaluation.evaluate import OBJECTIVES
@@ -389,13 +396,13 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="print JSON even on a terminal (it always is when stdout is a pipe or file)")
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("report", help="train and evaluate on the benchmark data sets; write docs/QUALITY.md")
+    s = subcommand(sub, "report", help="train and evaluate on the benchmark data sets; write docs/QUALITY.md")
     s.add_argument("--out", default="docs", help="directory for QUALITY.md and its plots (default: docs)")
     s.add_argument("--movielens", help="a MovieLens directory (ratings.csv, movies.csv), e.g. ml-latest-small")
     s.add_argument("--work", help="directory for the generated data and models (default: a temporary one)")
     s.set_defaults(func=cmd_report)
 
-    s = sub.add_parser("recommend", help="top-k lists for many users into one Parquet or CSV file "
+    s = subcommand(sub, "recommend", help="top-k lists for many users into one Parquet or CSV file "
                                          "(the service's code path)",
                        description="Writes columns user_id, rank (from 1), item_id, score, p_click, p_conversion, "
                                    "similarity; the same answers POST /recommend gives, from the version the service "
@@ -415,14 +422,14 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="output file, .parquet or .csv")
     s.set_defaults(func=cmd_recommend)
 
-    s = sub.add_parser("prune", help="remove old versions; never the one `current` names, nor one being served")
+    s = subcommand(sub, "prune", help="remove old versions; never the one `current` names, nor one being served")
     s.add_argument("--artifacts", required=True)
     s.add_argument("--keep", required=True, type=int, help="newest complete versions to keep (at least 1)")
     s.set_defaults(func=cmd_prune)
 
-    s = sub.add_parser("catalogue", help="change the live catalogue (served without retraining)")
+    s = subcommand(sub, "catalogue", help="change the live catalogue (served without retraining)")
     cat = s.add_subparsers(dest="action", required=True, metavar="ACTION")
-    s = cat.add_parser("apply", help="apply a file of item changes, all or nothing "
+    s = subcommand(cat, "apply", help="apply a file of item changes, all or nothing "
                                      "(columns item_id, op = upsert|unavailable|available|delete, item attributes)")
     s.add_argument("--artifacts", required=True)
     s.add_argument("--file", required=True, help="changes as .csv or .parquet")
@@ -430,7 +437,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--catalogue-db", help="the store (default ARTIFACTS/catalogue.db; RECSYS_CATALOGUE_DB of the service)")
     s.set_defaults(func=cmd_catalogue_apply)
 
-    s = sub.add_parser("serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
+    s = subcommand(sub, "serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     if command in (None, "serve"):
         add_settings_flags(s)
     s.set_defaults(func=cmd_serve)

@@ -201,3 +201,20 @@ def test_numpy_serving_path_imports_no_tensorflow(seed_artifacts):
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == layout.resolve(seed_artifacts, need_index=True).name
+
+
+def test_every_subcommand_s_help_opens_with_what_it_does():
+    import argparse
+
+    from recsys import cli
+
+    def commands(p: argparse.ArgumentParser):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield name, sub
+                    yield from commands(sub)
+
+    found = dict(commands(cli.parser("")))
+    assert {"train", "build-index", "serve", "apply", "movielens"} <= set(found)
+    assert [name for name, sub in found.items() if not sub.description] == []
