@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import shutil
 import sys
 import tempfile
 from datetime import datetime, timezone
@@ -106,15 +104,14 @@ def measure(artifacts: Path, users: int, limits: dict[float, float], attribute: 
         try:
             cases = [(None, "")] + [(s, json.dumps({attribute: {"lte": limit}})) for s, limit in limits.items()]
             for share, filters in cases:
-                os.environ["RECSYS_BENCH_FILTERS"] = filters
-                load_bench.wrk(f"{service.url}/recommend", 8, warmup, script, users, k, seed=0)
-                r = load_bench.wrk(f"{service.url}/recommend", connections, seconds, script, users, k, seed=connections)
+                extra = {"RECSYS_BENCH_FILTERS": filters}
+                load_bench.wrk(f"{service.url}/recommend", 8, warmup, script, users, k, 0, extra)
+                r = load_bench.wrk(f"{service.url}/recommend", connections, seconds, script, users, k, connections, extra)
                 r.update(share=share, filters=filters)
                 log(f"share {share if share is not None else 'all'}: {r['rps']:,.0f} req/s, p50 {r['p50']:.2f} ms, "
                     f"p99 {r['p99']:.2f} ms, {r['errors']} errors")
                 rows.append(r)
         finally:
-            os.environ.pop("RECSYS_BENCH_FILTERS", None)
             service.stop()
     return rows
 
@@ -176,11 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="write the section into this file (e.g. docs/PERFORMANCE.md)")
     args = p.parse_args(argv)
     args.argv = argv
-    if shutil.which("wrk") is None:
-        p.error("wrk not found: install it (Debian: apt-get install wrk)")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    artifacts = args.artifacts or load_bench.prepare(args.work, 200_000, 1_000_000, 2_000_000)
+    load_bench.wrk_ready(p)
+    artifacts = args.artifacts or load_bench.prepare(args.work, *load_bench.SIZE)
     model, users = load_bench.model_info(artifacts)
     shares = [float(s) for s in args.shares.split(",")]
     limits, items = thresholds(artifacts, args.attribute, shares)

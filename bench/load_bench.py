@@ -119,6 +119,20 @@ def recsys(*args: str) -> None:
     subprocess.run([*RECSYS, *args], check=True)
 
 
+# The model every serving benchmark runs on: realistic simulator, users × items × exposures.
+SIZE = (200_000, 1_000_000, 2_000_000)
+
+
+def wrk_ready(parser: argparse.ArgumentParser) -> None:
+    """A usage error without wrk; otherwise the descriptor limit raised for many connections."""
+    if shutil.which("wrk") is None:
+        parser.error("wrk not found: install it (Debian: apt-get install wrk)")
+    # wrk and the server each hold one descriptor per connection: 2,000 connections need more
+    # than the usual soft limit of 1,024. Children inherit the raised limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def prepare(work: Path, users: int, items: int, interactions: int) -> Path:
     """Simulated data, a one-epoch default model and its auto index under `work`."""
     data, artifacts = work / "data", work / "artifacts"
@@ -177,8 +191,11 @@ def parse_wrk(out: str) -> dict:
             "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)}
 
 
-def wrk(url: str, connections: int, seconds: float, script: Path, users: int, k: int, seed: int) -> dict:
-    env = {**os.environ, "RECSYS_BENCH_USERS": str(users), "RECSYS_BENCH_K": str(k), "RECSYS_BENCH_SEED": str(seed)}
+def wrk(url: str, connections: int, seconds: float, script: Path, users: int, k: int, seed: int,
+        extra: dict[str, str] | None = None) -> dict:
+    """One wrk run of `script`; `extra` adds variables the script reads from its environment."""
+    env = {**os.environ, "RECSYS_BENCH_USERS": str(users), "RECSYS_BENCH_K": str(k), "RECSYS_BENCH_SEED": str(seed),
+           **(extra or {})}
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",  # wrk takes whole seconds
            "--latency", "-s", str(script), url]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -454,9 +471,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.load_bench", description=__doc__.splitlines()[0])
     p.add_argument("--artifacts", type=Path, help="a served artifact root (default: build one under --work)")
     p.add_argument("--work", type=Path, default=Path("var/bench/load"), help="where data and models are built")
-    p.add_argument("--users", type=int, default=200_000)
-    p.add_argument("--items", type=int, default=1_000_000)
-    p.add_argument("--interactions", type=int, default=2_000_000)
+    p.add_argument("--users", type=int, default=SIZE[0])
+    p.add_argument("--items", type=int, default=SIZE[1])
+    p.add_argument("--interactions", type=int, default=SIZE[2])
     p.add_argument("--connections", default="1,8,32")
     p.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     p.add_argument("--warmup", type=int, default=3, help="seconds of load before each configuration's rows")
@@ -468,12 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--modes", default=",".join(m[0] for m in OVERLOAD_MODES), help="which overload modes to run")
     args = p.parse_args(argv)
     args.argv = argv
-    if shutil.which("wrk") is None:
-        p.error("wrk not found: install it (Debian: apt-get install wrk)")
-    # wrk and the server each hold one descriptor per connection: 2,000 connections need more
-    # than the usual soft limit of 1,024. Children inherit the raised limit.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    wrk_ready(p)
     chosen = [c for c in CONFIGS if c[0] in args.configs.split(",")]
     artifacts = args.artifacts or prepare(args.work, args.users, args.items, args.interactions)
     model, users = model_info(artifacts)

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--out", type=Path, help="write the section into this file (e.g. docs/PERFORMANCE.md)")
     args = p.parse_args(argv)
-    artifacts = args.artifacts or load_bench.prepare(args.work, 200_000, 1_000_000, 2_000_000)
+    artifacts = args.artifacts or load_bench.prepare(args.work, *load_bench.SIZE)
     model, _ = load_bench.model_info(artifacts)
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
