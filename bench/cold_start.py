@@ -117,15 +117,14 @@ def served_lists(rec, users: np.ndarray, item_set: np.ndarray | None, k: int) ->
 def grade(lists: np.ndarray, item_set: np.ndarray, gains: np.ndarray) -> dict[str, float]:
     """True NDCG@50 and recall@K against the truth of rankings `lists` (ids) over `item_set`,
     whose true pCTCVR is `gains` (users, len(item_set))."""
+    from recsys.artifacts.metrics import recall_at_k
     from recsys.model.evaluation.evaluate import top_k
 
     col = pd.Series(np.arange(len(item_set)), index=item_set)
     cols = col.loc[lists.ravel()].to_numpy().reshape(lists.shape)
     out = {f"true_ndcg@{NDCG_K}": ndcg(cols, gains)}
     best = top_k(gains, max(KS))
-    for k in KS:
-        hits = [len(np.intersect1d(c[:k], b[:k])) for c, b in zip(cols, best)]
-        out[f"recall@{k}"] = float(np.mean(hits)) / min(k, len(item_set))
+    out.update({f"recall@{k}": recall_at_k(cols, best, k) for k in KS})
     return out
 
 
