@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from recsys.artifacts.heads import ACTIVATIONS
+from recsys.artifacts.user_history import COLUMN, PAD
 
 EPSILON = 1e-7  # keras.backend.epsilon(), the floor of the standard deviation
 
@@ -44,10 +45,28 @@ class NumpyTower:
         self.dense = [(arrays[f"dense_{i}_kernel"], arrays[f"dense_{i}_bias"], act)
                       for i, act in enumerate(config["activations"])]
         self.l2_normalize = config["l2_normalize"]
+        # A history input (artifacts/user_history.py): item ids (B, N), "" padding, pooled by a masked mean.
+        self.history = bool(config.get("history"))
+        if self.history:
+            self.history_lookup = {v: i + 1 for i, v in enumerate(config["vocabularies"][COLUMN])}
+            self.history_table = arrays["history_embedding"]
 
     def standardisation(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation (1,) the Normalization layer of numeric feature `name` learnt."""
         return self.arrays[f"{name}_mean"], np.maximum(np.sqrt(self.arrays[f"{name}_variance"]), EPSILON)
+
+    def pool(self, history: np.ndarray) -> np.ndarray:
+        """Masked mean (B, dim) of the history table over item ids (B, N); "" pads, unknown ids
+        take the out-of-vocabulary row 0."""
+        history = np.asarray(history, dtype=object)
+        if history.ndim != 2:
+            raise ValueError(f"history must be (B, N), got shape {history.shape}")
+        lookup = self.history_lookup
+        flat = history.ravel()
+        codes = np.fromiter((lookup.get(v, 0) for v in flat), np.int64, count=len(flat)).reshape(history.shape)
+        mask = (history != PAD).astype(np.float32)
+        total = np.einsum("bn,bnd->bd", mask, self.history_table[codes])
+        return total / np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
 
     def __call__(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         parts = []
@@ -61,6 +80,8 @@ class NumpyTower:
                 vocab = self.lookup[name]
                 idx = np.fromiter((vocab.get(str(v), 0) for v in col), dtype=np.int64, count=len(col))
                 parts.append(self.arrays[f"{name}_embedding"][idx])
+        if self.history:
+            parts.append(self.pool(columns[COLUMN]))
         x = np.concatenate(parts, axis=1).astype(np.float32)
         for kernel, bias, act in self.dense:
             x = ACTIVATIONS[act](x @ kernel + bias)

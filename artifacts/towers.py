@@ -17,6 +17,7 @@ import numpy as np
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.features import Feature
 from recsys.artifacts.numpy_tower import embed_table
+from recsys.artifacts.user_history import COLUMN
 
 
 def tensorflow_available() -> bool:
@@ -32,12 +33,13 @@ def tensorflow_available() -> bool:
 class Tower:
     """`tower(columns)` -> embeddings (B, D) float32."""
 
-    def __init__(self, path: Path, features: tuple[Feature, ...]):
+    def __init__(self, path: Path, features: tuple[Feature, ...], history: bool = False):
         # Only this optional tower needs TensorFlow: the default numpy tower serves without loading it.
         import tensorflow as tf
 
         self._tf = tf
         self.features = features
+        self.history = history
         try:
             self._model = tf.saved_model.load(str(path))
         except (OSError, ValueError) as e:
@@ -49,6 +51,8 @@ class Tower:
         for f in self.features:
             col = columns[f.name]
             inputs[f.name] = tf.constant(np.asarray(col, np.float32) if f.is_numeric else np.asarray(col, dtype=object).astype(str))
+        if self.history:  # artifacts/user_history.py: (B, N) item ids, "" padding
+            inputs[COLUMN] = tf.constant(np.asarray(columns[COLUMN], dtype=object).astype(str))
         return self._model.serve(inputs).numpy()
 
     def embed(self, columns: dict[str, np.ndarray], batch_size: int = 8192,

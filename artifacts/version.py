@@ -9,6 +9,8 @@
         users.parquet             user feature store (raw features by user_id)
         items.parquet             item catalogue (raw features by item_id)
         seen.parquet              (user_id, item_id) pairs seen in training data
+        user_history.parquet      each user's last clicks of the training split, oldest first
+                                  (only when the user tower takes a history)
         index/                    written by `recsys build-index`, its own manifest.json:
           index.faiss             FAISS inner-product index (search defaults travel with it)
           item_ids.npy            row -> item_id
@@ -64,6 +66,7 @@ from recsys.artifacts.manifests import validate as validate_manifest
 from recsys.artifacts.heads import Heads
 from recsys.artifacts.numpy_tower import NumpyTower
 from recsys.artifacts.towers import Tower
+from recsys.artifacts.user_history import StoredHistories
 
 MANIFEST = "manifest.json"
 CURRENT = "current"
@@ -75,6 +78,7 @@ NUMPY_TOWER = ("numpy_tower.npz", "numpy_tower.json")  # arrays, config; inside 
 HEADS = ("heads.npz", "heads.json")                     # arrays, config
 TABLES = {"user": "users.parquet", "item": "items.parquet"}
 SEEN = "seen.parquet"
+USER_HISTORY = "user_history.parquet"
 INDEX_FILE, ITEM_IDS, EMBEDDINGS = "index.faiss", "item_ids.npy", "embeddings.npy"  # inside INDEX_DIR
 # The only metric the service scores with (similarity = u·v, the heads take u·v).
 INDEX_METRIC = "inner_product"
@@ -346,6 +350,21 @@ class Version:
         except (OSError, ValueError) as e:
             raise ArtifactError(f"{path}: unreadable ({e})") from None
 
+    @property
+    def history_length(self) -> int:
+        """How many recent items the user tower pools (0: it takes no history)."""
+        return int(self.manifest.get("config", {}).get("history_length") or 0)
+
+    def user_history(self) -> StoredHistories | None:
+        """Each training user's stored history; None when the user tower takes none."""
+        if not self.history_length:
+            return None
+        path = self.path / USER_HISTORY
+        try:
+            return StoredHistories(pd.read_parquet(path), self.history_length)
+        except (OSError, ValueError, KeyError) as e:
+            raise ArtifactError(f"{path}: unreadable ({e})") from None
+
     def numpy_tower(self, tower: str) -> NumpyTower:
         """The tower as numpy weights: `tower(columns)` -> (B, D) float32."""
         directory = self.path / TOWER_DIRS[tower]
@@ -356,7 +375,8 @@ class Version:
 
     def saved_tower(self, tower: str) -> Tower:
         """The tower as the exported SavedModel (imports TensorFlow on first use)."""
-        return Tower(self.path / TOWER_DIRS[tower], self.spec.tower(tower))
+        return Tower(self.path / TOWER_DIRS[tower], self.spec.tower(tower),
+                     history=tower == "user" and self.history_length > 0)
 
     def heads(self) -> Heads:
         try:
@@ -423,6 +443,10 @@ class VersionWriter:
 
     def write_seen(self, pairs: pd.DataFrame) -> None:
         pairs[["user_id", "item_id"]].drop_duplicates().to_parquet(self.staging / SEEN, index=False)
+
+    def write_user_history(self, frame: pd.DataFrame) -> None:
+        """(user_id, item_id, timestamp) rows grouped by user, oldest first."""
+        frame[["user_id", "item_id", "timestamp"]].to_parquet(self.staging / USER_HISTORY, index=False)
 
     def finish(self, spec: FeatureSpec, embedding_dim: int, **fields) -> dict:
         """Write the manifest (the reader's contract: version, features, embedding_dim) last."""

@@ -11,6 +11,7 @@ import faiss
 import numpy as np
 
 from recsys.artifacts import metrics
+from recsys.artifacts.user_history import COLUMN as HISTORY
 from recsys.artifacts.version import Version
 
 
@@ -18,7 +19,11 @@ def user_vectors(version: Version, n: int, seed: int = 0) -> np.ndarray:
     """Embeddings (n', D), n' = min(n, users), of random stored users through the version's user tower."""
     users = version.table("user")
     rows = np.random.default_rng(seed).choice(len(users), size=min(n, len(users)), replace=False)
-    return np.ascontiguousarray(version.numpy_tower("user")(users.rows(rows)), dtype=np.float32)
+    columns = users.rows(rows)
+    histories = version.user_history()
+    if histories is not None:  # with the history each user is served with
+        columns[HISTORY] = histories.column(users.ids[rows])
+    return np.ascontiguousarray(version.numpy_tower("user")(columns), dtype=np.float32)
 
 
 def exact_top_k(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:

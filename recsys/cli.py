@@ -86,6 +86,19 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _history_length(text: str) -> int:
+    """0..MAX_HISTORY_LENGTH recent items (kept in step with TrainConfig's check)."""
+    from recsys.model.training.config import MAX_HISTORY_LENGTH
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= value <= MAX_HISTORY_LENGTH:
+        raise argparse.ArgumentTypeError(f"must be in 0..{MAX_HISTORY_LENGTH}, got {text!r}")
+    return value
+
+
 SEED_MAX = 2**32 - 1  # numpy and TensorFlow seeds are unsigned 32-bit
 
 
@@ -133,7 +146,8 @@ def cmd_train(args) -> None:
     config = make_config(args.preset, epochs=args.epochs, batch_size=args.batch_size,
                          learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
                          head_inputs=args.head_inputs, retrieval_weight=args.retrieval_weight,
-                         id_dropout=args.id_dropout)
+                         id_dropout=args.id_dropout, history_length=args.history_length,
+                         history_table=args.history_table)
     path, metrics = train(args.data, args.out, config, distributed=args.distributed)
     if path is None:  # a distributed run's non-chief worker: the chief wrote the version
         print(json.dumps({"version": None, "path": None, **metrics}))
@@ -327,7 +341,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s = subcommand(sub, "train", help="train the two towers and heads; write a new artifact version")
     if command in (None, "train"):  # the choices come from modules this command loads anyway
         from recsys.artifacts.heads import INPUTS as HEAD_INPUTS
-        from recsys.model.training.config import CVR_LOSSES, PRESETS, TrainConfig
+        from recsys.model.training.config import CVR_LOSSES, HISTORY_TABLES, PRESETS, TrainConfig
 
         s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
         s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
@@ -362,6 +376,13 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                        help="share of training rows whose user id and (independently) item id are replaced by the "
                             "out-of-vocabulary id, which new users and new catalogue items get; 0 leaves that row "
                             f"untrained; {preset_default('id_dropout')}")
+        s.add_argument("--history-length", type=_history_length,
+                       help="the user's most recent clicks the user tower pools (strictly before each training "
+                            "row's time; without timestamps, the user's other training clicks); 0: no history; "
+                            f"{preset_default('history_length')}")
+        s.add_argument("--history-table", choices=HISTORY_TABLES,
+                       help="own: the history pools an item table of its own; shared: the item tower's item_id "
+                            f"table; {preset_default('history_table')}")
         s.add_argument("--distributed", action="store_true",
                        help="one worker of a MultiWorkerMirroredStrategy cluster described by TF_CONFIG; run the same "
                             "command on every worker; only worker 0 writes the version")

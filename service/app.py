@@ -73,6 +73,8 @@ def recommend_response(user_id: str, version: str, objective: Objective, out: Sc
     body = {"user_id": user_id, "model_version": version, "objective": objective.value, "items": items}
     if out.fallback is not None:
         body["fallback"] = out.fallback
+    if out.recent_items_ignored:
+        body["recent_items_ignored"] = out.recent_items_ignored
     return JSONResponse(body)
 
 

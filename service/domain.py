@@ -34,6 +34,7 @@ class Query:
     include_items: list | None = None     # rank only these ids
     diversity: dict | None = None         # {"attribute", "max_per_value"}
     fields: list | None = None            # attributes each returned item carries
+    recent_items: list | None = None      # items of this session, oldest first (the user tower's history)
 
     @property
     def restricted(self) -> bool:

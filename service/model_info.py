@@ -48,6 +48,8 @@ class ModelInfo(BaseModel):
     sample_users: list[str] = Field(description=f"Up to {SAMPLE_USERS} known user ids.")
     user_features: list[FeatureSummary] = Field(description="What a new user is described by "
                                                             "(`user_features` of POST /recommend).")
+    history_length: int = Field(0, description="How many recent items the user tower pools (its stored "
+                                               "history, logged events and `recent_items`); 0: no history.")
     item_features: list[FeatureSummary] = Field(description="The item attributes a request can filter on and "
                                                             "ask for (`filters`, `fields` of POST /recommend), as "
                                                             "the model's catalogue holds them.")
@@ -72,6 +74,7 @@ def describe(rec: Recommender) -> ModelInfo:
                      items=rec.item_count, index=str(rec.searcher.manifest.get("kind", "unknown")),
                      objectives=list(Objective), users=len(rec.users),
                      sample_users=[str(u) for u in rec.users.ids[:SAMPLE_USERS]], user_features=features,
+                     history_length=rec.history_length,
                      item_features=[_feature(f.name, f.kind, items.columns[f.name])
                                     for f in items.features if f.name != KEYS["item"]])
 

@@ -19,13 +19,16 @@ holds: the data contract rejects empty ids), so the id embedding is the OOV buck
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from recsys.artifacts.errors import ArtifactError
+from recsys.artifacts.features import KEYS
+from recsys.artifacts.user_history import COLUMN as HISTORY
+from recsys.artifacts.user_history import history_column
 from recsys.artifacts.version import Version, hold
 from recsys.index.searcher import Searcher
 from recsys.service.domain import InvalidRequest, Objective, Query, UnknownUser
@@ -33,7 +36,7 @@ from recsys.service.live_catalogue import LiveCatalogue
 from recsys.service.filters import Condition, ItemAttributes, RowSet
 from recsys.service.settings import Settings
 from recsys.service.user_features import columns as feature_columns
-from recsys.service.user_features import numeric_ranges
+from recsys.service.user_features import neutral_columns, numeric_ranges
 
 __all__ = ["Query", "Recommender", "Scored"]
 
@@ -52,6 +55,7 @@ class Scored:
     overfetched: int = 0            # index candidates fetched beyond k (filtered or re-ranked away)
     fallback: str | None = None     # "popular" when no user vector was used
     attributes: list[dict] | None = None  # per item, the requested fields' values
+    recent_items_ignored: int = 0   # recent_items the catalogue does not know
 
 
 # A diversity cap can leave k unfilled from K' candidates: fetch this many times deeper, up to
@@ -70,9 +74,12 @@ class Plan:
 
 
 class Recommender:
-    def __init__(self, version: Version, settings: Settings):
+    def __init__(self, version: Version, settings: Settings,
+                 online_history: Callable[[str], list[str]] | None = None):
         """The chain over an opened version (`Version.open(..., need_index=True)`), tuned by the
-        serve settings (candidates, nprobe, ef_search, user_tower)."""
+        serve settings (candidates, nprobe, ef_search, user_tower). `online_history(user_id)`:
+        the items of the user's events since training, oldest first (the service's event log)."""
+        self.online_history = online_history or (lambda user_id: [])
         # Held until the service moves to another version (`release`): `recsys prune` never
         # removes a version being served. Everything is read into memory here, so requests
         # still running on a released version need none of its files.
@@ -90,6 +97,11 @@ class Recommender:
         self.users = version.table("user")
         numpy_tower = version.numpy_tower("user")
         self.feature_ranges = numeric_ranges(numpy_tower, self.user_features)
+        self.neutral_columns = neutral_columns(numpy_tower, self.user_features)
+        # The user tower's history input: stored histories (training clicks), merged per request
+        # with the online history and recent_items; None when the tower takes no history.
+        self.histories = version.user_history()
+        self.history_length = version.history_length
         self.user_tower = numpy_tower if settings.user_tower == "numpy" else version.saved_tower("user")
         self.searcher = Searcher(version.index(), nprobe=settings.nprobe, ef_search=settings.ef_search)
         items = version.table("item")
@@ -142,35 +154,63 @@ class Recommender:
         """Tower input columns for one new user, validated against the feature spec (InvalidRequest)."""
         return feature_columns(features, self.user_features, self.feature_ranges)
 
-    def user_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, list[Exception | None]]:
-        """Embeddings (B, D) of the queries' users, stored users in one tower call; per-query errors.
+    def history(self, q: Query) -> tuple[list[str], int]:
+        """The user tower's history for `q` (stored, then online, then recent_items; the last
+        history_length of them) and how many recent_items the catalogue does not know."""
+        recent = [str(i) for i in q.recent_items or ()]
+        known = [i for i in recent if self.catalogue.row(i) is not None]
+        if not self.history_length:
+            return [], len(recent) - len(known)
+        stored = self.histories.get(q.user_id) if self.histories is not None else []
+        merged = stored + self.online_history(q.user_id) + known
+        return merged[-self.history_length:], len(recent) - len(known)
 
-        A stored user's features win over any `user_features` sent (still validated); a user
-        the store does not know is embedded from its `user_features`, else UnknownUser. A
-        non-finite vector is never searched: for a new user it is the features' fault
+    def user_vectors(self, queries: Sequence[Query]) -> tuple[np.ndarray, list[Exception | None], list[int]]:
+        """Embeddings (B, D) of the queries' users, stored users in one tower call; per-query
+        errors; per query, the recent_items ignored.
+
+        A stored user is embedded from the store's features, or from `user_features` when the
+        request sends them (fresher values for this request; the store is not changed). A user
+        the store does not know is embedded from its `user_features`, or, with a history model,
+        from a history (recent_items or events) with neutral features; else UnknownUser. A
+        non-finite vector is never searched: for a new user it is the request's fault
         (InvalidRequest), for a stored one the model's (NonFiniteVector, a server error).
         """
         errors: list[Exception | None] = [None] * len(queries)
+        ignored = [0] * len(queries)
+        histories: list[list[str]] = [[] for _ in queries]
         positions, stored, cold = [], [], []
         for i, q in enumerate(queries):
             try:
                 cols = self.cold_start_columns(q.user_features) if q.user_features is not None else None
+                histories[i], ignored[i] = self.history(q)
             except Exception as e:  # noqa: BLE001 - this query's error, whatever it is: not its batch-mates'
                 errors[i] = e
                 continue
             pos = self.users.position.get(q.user_id)
-            if pos is not None:
+            if pos is not None and cols is None:
                 positions.append(pos)
                 stored.append(i)
+            elif pos is not None:  # a known user with this request's features: its own id row
+                cold.append((i, cols | {KEYS["user"]: np.array([q.user_id], dtype=object)}))
             elif cols is not None:
                 cold.append((i, cols))
+            elif histories[i]:
+                cold.append((i, self.neutral_columns))
             else:
-                errors[i] = UnknownUser(f"unknown user_id {q.user_id!r} (send user_features to serve a new user)")
+                errors[i] = UnknownUser(f"unknown user_id {q.user_id!r} (send user_features or recent_items "
+                                        f"to serve a new user)" if self.history_length else
+                                        f"unknown user_id {q.user_id!r} (send user_features to serve a new user)")
         vectors = np.zeros((len(queries), self.searcher.dim), np.float32)
         if stored:
-            vectors[stored] = self.user_tower(self.users.rows(positions))
+            cols = self.users.rows(positions)
+            if self.history_length:
+                cols[HISTORY] = history_column([histories[i] for i in stored], self.history_length)
+            vectors[stored] = self.user_tower(cols)
         for i, cols in cold:
             try:
+                if self.history_length:
+                    cols = cols | {HISTORY: history_column([histories[i]], self.history_length)}
                 vectors[i] = self.user_tower(cols)[0]
             except Exception as e:  # noqa: BLE001 - as above
                 errors[i] = e
@@ -184,7 +224,7 @@ class Recommender:
                 errors[i] = InvalidRequest("user_features: these values give a non-finite user embedding",
                                            [{"loc": ["body", "user_features"], "msg": "non-finite user embedding",
                                              "type": "non_finite"}])
-        return vectors, errors
+        return vectors, errors, ignored
 
     def plan(self, q: Query) -> Plan:
         """The query's filters, diversity and fields checked against the catalogue (InvalidRequest)."""
@@ -206,7 +246,7 @@ class Recommender:
         per over-fetch size (queries filtering different numbers of seen items need different
         depths) and one heads call per search; a restricted query searches its own row set.
         """
-        vectors, errors = self.user_vectors(queries)
+        vectors, errors, ignored = self.user_vectors(queries)
         out: list[Scored | Exception] = list(errors)
         plans: list[Plan | None] = [None] * len(queries)
         for i, q in enumerate(queries):
@@ -239,6 +279,9 @@ class Recommender:
                     out[i] = self._select(queries[i], plans[i], sims[j], rows[j], p_click[j], p_conv[j], seen[i])
                 except Exception as e:  # noqa: BLE001 - this query's fault alone
                     out[i] = e
+        for i, result in enumerate(out):
+            if isinstance(result, Scored):
+                result.recent_items_ignored = ignored[i]
         return out
 
     def _restricted(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray) -> Scored:
@@ -297,7 +340,9 @@ class Recommender:
                 name, cap = plan.diversity
                 rows = rows[_within_cap(self.attributes.category_codes(name)[rows], cap)]
         rows = rows[:k]
-        return Scored(self.searcher.item_ids[rows], self.popularity[rows], None, None, None, fallback="popular")
+        ignored = self.history(q)[1] if q is not None else 0
+        return Scored(self.searcher.item_ids[rows], self.popularity[rows], None, None, None, fallback="popular",
+                      recent_items_ignored=ignored)
 
     def smoke_test(self) -> None:
         """Real queries through every operator, so a broken artifact fails at load, not on traffic."""

@@ -16,6 +16,8 @@ __all__ = ["ErrorResponse", "Objective", "RecommendRequest", "RecommendResponse"
 
 ItemId = StrictInt | Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_USER_ID_LENGTH)]
 Value = StrictInt | StrictStr
+# Most recent_items one request may send: more than any history the tower pools (history_length).
+MAX_RECENT_ITEMS = 1000
 Number = StrictInt | StrictFloat
 
 
@@ -51,10 +53,18 @@ class RecommendRequest(BaseModel):
     exclude_seen: StrictBool = Field(False, description="Drop items the user already interacted with.")
     user_features: UserFeatures | None = Field(
         None,
-        description="Cold start: every user-tower feature except user_id, as raw values, for a user the "
-                    "feature store does not know (the tower then uses its out-of-vocabulary id). Validated "
-                    "against the model's feature spec; ignored for a known user, whose stored features win. "
-                    "GET /model lists the served model's user features.")
+        description="Every user-tower feature except user_id, as raw values. For a user the feature store "
+                    "does not know (cold start) the tower uses its out-of-vocabulary id; for a known user "
+                    "these values replace the stored ones for this request (fresher values; the store is "
+                    "not changed). Validated against the model's feature spec; GET /model lists the served "
+                    "model's user features.")
+    recent_items: list[ItemId] | None = Field(
+        None, max_length=MAX_RECENT_ITEMS,
+        description="Items the user interacted with in this session, oldest first, newest last. With a model "
+                    "whose user tower takes a history (GET /model: history_length), they join the user's "
+                    "stored and logged history for this request, and a new user with only recent_items is "
+                    "served from them. Ids the catalogue does not know are ignored and counted in "
+                    "recent_items_ignored.", examples=[["42", "7"]])
 
     filters: dict[StrictStr, Condition] | None = Field(
         None, description="Conditions on item attributes, all of which an item must meet: "
@@ -115,6 +125,8 @@ class RecommendResponse(BaseModel):
     items: list[ScoredItem]
     fallback: str | None = Field(None, description='"popular" when the user is unknown and the service '
                                                    "answers with popular items (absent otherwise).")
+    recent_items_ignored: int | None = Field(None, description="How many recent_items the catalogue does not "
+                                                               "know (absent when none).")
 
 
 class ErrorResponse(BaseModel):

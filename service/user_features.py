@@ -34,6 +34,8 @@ MAX_VALUE_LENGTH = 128         # characters of a string value
 # arithmetic finite and its similarities meaningful.
 MAX_Z = 1000.0
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Not a printable string, so no request can send it: the OOV bucket of any categorical vocabulary.
+UNKNOWN_CATEGORY = "\x00"
 OOV_ID = ""  # never in a vocabulary (the data contract rejects empty ids): the OOV bucket's embedding
 
 FeatureName = Annotated[StrictStr, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]
@@ -103,4 +105,16 @@ def columns(features: dict, spec: Sequence, ranges: dict[str, tuple[float, float
             cols[name] = np.array([str(value)], dtype=object)
     if any(f.name == key for f in spec):
         cols[key] = np.array([OOV_ID], dtype=object)
+    return cols
+
+
+def neutral_columns(tower: NumpyTower, spec: Sequence) -> dict[str, np.ndarray]:
+    """Tower input columns {name: (1,)} for a user known by nothing but a history: the
+    out-of-vocabulary id and categories, each numeric at its training mean."""
+    cols = {}
+    for f in spec:
+        if f.is_numeric:
+            cols[f.name] = np.asarray(tower.standardisation(f.name)[0], np.float32).reshape(1)
+        else:
+            cols[f.name] = np.array([OOV_ID if f.name == KEYS["user"] else UNKNOWN_CATEGORY], dtype=object)
     return cols

@@ -35,6 +35,7 @@ from recsys.artifacts.feature_store import FeatureStore, to_columns
 from recsys.artifacts.metrics import auc, ctr_cvr_aucs, recall_at_k, recall_ndcg_at_k
 from recsys.artifacts.progress import Progress
 from recsys.artifacts.version import Version
+from recsys.artifacts.user_history import COLUMN as HISTORY
 from recsys.model.data.dataset import load_dataset, split
 from recsys.model.data.world import World
 from recsys.model.evaluation.bayes import BayesPredictor, available
@@ -62,13 +63,21 @@ class ModelScorer:
         self.spec = version.spec
         self.item_vecs = self.item_tower.embed(catalogue.rows(np.arange(len(catalogue))))
         self.users = users.set_index("user_id")
+        # A user is scored with the history the version stores: training clicks only, never a held-out row.
+        self.histories = version.user_history()
+
+    def user_columns(self, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        cols = to_columns(rows, self.spec.tower("user"))
+        if self.histories is not None:
+            cols[HISTORY] = self.histories.column(rows["user_id"].astype(str))
+        return cols
 
     def user_vecs(self, user_ids: np.ndarray) -> np.ndarray:
         rows = self.users.loc[user_ids].reset_index()
-        return self.user_tower.embed(to_columns(rows, self.spec.tower("user")))
+        return self.user_tower.embed(self.user_columns(rows))
 
     def pointwise(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        u = self.user_tower.embed(to_columns(rows, self.spec.tower("user")))
+        u = self.user_tower.embed(self.user_columns(rows))
         v = self.item_tower.embed(to_columns(rows, self.spec.tower("item")))
         return self.heads.predict(u, v)
 

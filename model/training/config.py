@@ -14,6 +14,10 @@ from recsys.artifacts.errors import ConfigError
 # Each name has its function in losses.CVR_LOSS.
 CVR_LOSSES = ("masked", "esmm")
 EMBEDDING_OPTIMIZERS = ("adam", "adagrad")
+# Where the user tower's history looks up item embeddings: a table of its own, or the item
+# tower's item_id table (one set of item vectors, trained by both towers).
+HISTORY_TABLES = ("own", "shared")
+MAX_HISTORY_LENGTH = 1000
 
 
 @dataclass
@@ -50,6 +54,12 @@ class TrainConfig:
     # best epoch's weights are kept. 0 trains every epoch on every training row.
     validation_fraction: float = 0.0
     patience: int = 2
+    # The user's most recent positives (clicks) the user tower pools (masked mean of an item-id
+    # embedding table), taken strictly before each training row's time, or, without
+    # timestamps, the user's other training clicks (model/training/history.py). 0: no history.
+    # Longer histories cost a gather of N x dim floats per user embedding.
+    history_length: int = 0
+    history_table: str = "own"
 
     def __post_init__(self):
         self.hidden, self.head_hidden = tuple(self.hidden), tuple(self.head_hidden)
@@ -63,6 +73,9 @@ class TrainConfig:
             raise ConfigError("embedding optimizer must be adam or adagrad, with a learning rate > 0")
         if not 0 <= self.id_dropout < 1:
             raise ConfigError("id dropout must be in [0, 1)")
+        if not 0 <= self.history_length <= MAX_HISTORY_LENGTH or self.history_table not in HISTORY_TABLES:
+            raise ConfigError(f"history length must be in 0..{MAX_HISTORY_LENGTH}, history table one of "
+                              f"{HISTORY_TABLES}")
         if not 0 <= self.validation_fraction < 1 or self.patience < 1:
             raise ConfigError("validation fraction must be in [0, 1) and patience >= 1")
 

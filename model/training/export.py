@@ -9,6 +9,8 @@ from pathlib import Path
 from collections.abc import Callable
 
 import keras
+import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from recsys.artifacts.errors import ArtifactError
@@ -18,16 +20,20 @@ from recsys.model.data.dataset import Dataset
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.inputs import TrainingData
 from recsys.model.training.optim import SparseAdam
-from recsys.model.training.towers import build_tower, to_numpy_tower
+from recsys.model.training.history import Histories
+from recsys.model.training.towers import HISTORY, build_tower, to_numpy_tower
 from recsys.model.training.two_tower import TwoTower
 
 
 def export_tower(tower: keras.Model, features: tuple[Feature, ...], path: Path) -> None:
-    """A SavedModel at `path` whose `serve` endpoint maps raw feature columns (B,) to embeddings (B, D)."""
+    """A SavedModel at `path` whose `serve` endpoint maps raw feature columns (B,) (and a user
+    tower's history (B, N) of item ids) to embeddings (B, D)."""
     archive = keras.export.ExportArchive()
     archive.track(tower)
     signature = {f.name: tf.TensorSpec((None,), tf.float32 if f.is_numeric else tf.string, name=f.name)
                  for f in features}
+    if HISTORY in tower.input:
+        signature[HISTORY] = tf.TensorSpec((None, None), tf.string, name=HISTORY)
     archive.add_endpoint("serve", lambda cols: tower(cols, training=False), input_signature=[signature])
     archive.write_out(str(path), verbose=False)
 
@@ -66,6 +72,8 @@ def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingDa
         version.write_table("user", ds.users, spec.tower("user"))
         version.write_table("item", ds.items, spec.tower("item"))
         version.write_seen(ds.interactions)
+        if data.histories is not None:
+            version.write_user_history(stored_histories(data.histories, ds, prep))
         version.finish(
             spec, config.hidden[-1],
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -82,3 +90,12 @@ def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingDa
             best_epoch=best_epoch,
         )
     return version.path
+
+
+def stored_histories(histories: Histories, ds: Dataset, prep: dict) -> pd.DataFrame:
+    """Each user's last N training clicks, oldest first, as raw ids (the service's stored history)."""
+    latest = histories.latest()
+    vocabulary = np.asarray(["", *prep["item_id"]["vocabulary"]], dtype=object)
+    return pd.DataFrame({"user_id": ds.users["user_id"].to_numpy(dtype=object)[latest["user_pos"].to_numpy()],
+                         "item_id": vocabulary[histories.items[latest["position"].to_numpy()]],
+                         "timestamp": histories.times[latest["position"].to_numpy()]})

@@ -28,14 +28,17 @@ from recsys.model.training.two_tower import TwoTower
 def make_predict(model: TwoTower, users: dict, items: dict):
     """A function from Rows to held-out logits and labels (traced once)."""
     @tf.function(reduce_retracing=True)
-    def step(user, item):
-        _, _, ctr, cvr = model(gather(users, user), gather(items, item), training=False)
+    def step(user, item, history):
+        user_cols = gather(users, user)
+        if history is not None:
+            user_cols["history"] = history
+        _, _, ctr, cvr = model(user_cols, gather(items, item), training=False)
         return ctr, cvr
 
     def run(rows: Rows) -> dict[str, np.ndarray]:
         out = {"ctr": [], "cvr": []}
         for batch in rows.batches(8192):
-            ctr, cvr = step(batch["user"], batch["item"])
+            ctr, cvr = step(batch["user"], batch["item"], batch.get("history"))
             out["ctr"].append(ctr.numpy())
             out["cvr"].append(cvr.numpy())
         out = {k: np.concatenate(v) if v else np.zeros(0, np.float32) for k, v in out.items()}
@@ -66,6 +69,8 @@ def make_train_step(model: TwoTower, optimizer: SparseAdam, data: TrainingData, 
     def step(batch):
         click, conversion = batch["click"], batch["conversion"]
         user_cols, item_cols = gather(users, batch["user"]), gather(items, batch["item"])
+        if "history" in batch:
+            user_cols["history"] = batch["history"]
         if "drop_user" in batch:  # id dropout (config.id_dropout): these rows train the OOV id rows
             user_cols = drop_ids(user_cols, "user", batch["drop_user"])
             item_cols = drop_ids(item_cols, "item", batch["drop_item"])

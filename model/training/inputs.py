@@ -9,9 +9,11 @@ import pandas as pd
 import tensorflow as tf
 
 from recsys.artifacts.features import KEYS
-from recsys.artifacts.errors import DataError
+from recsys.artifacts.errors import ConfigError, DataError
 from recsys.model.data.dataset import Dataset, split
+from recsys.model.training import history
 from recsys.model.training.config import TrainConfig
+from recsys.model.training.history import Histories
 from recsys.model.training.towers import encode, fit_preprocessing
 
 
@@ -22,8 +24,10 @@ class Rows:
     input pipeline moves five numbers per row, whatever the number of features.
     """
 
-    def __init__(self, ds: Dataset, positions: np.ndarray, log_q: np.ndarray):
+    def __init__(self, ds: Dataset, positions: np.ndarray, log_q: np.ndarray, histories: Histories | None = None,
+                 item_codes: pd.Series | None = None):
         inter = ds.interactions.iloc[positions]
+        self.histories = histories
         self.columns = {
             "user": pd.Index(ds.users["user_id"]).get_indexer(inter["user_id"]).astype(np.int32),
             "item": pd.Index(ds.items["item_id"]).get_indexer(inter["item_id"]).astype(np.int32),
@@ -31,6 +35,10 @@ class Rows:
             "conversion": inter["conversion"].to_numpy(np.float32),
         }
         self.columns["log_q"] = log_q[self.columns["item"]]
+        if histories is not None:  # where each row's history window ends, and the label it must not hold
+            times = inter["timestamp"].to_numpy(np.float64) if histories.timed else None
+            self._hist_end = histories.ends(self.columns["user"], times)
+            self._own = None if histories.timed else item_codes.reindex(inter["item_id"]).fillna(0).to_numpy(np.int32)
 
     def __len__(self) -> int:
         return len(self.columns["user"])
@@ -40,7 +48,11 @@ class Rows:
         order = rng.permutation(len(self)) if rng is not None else None
         for start in range(0, len(self), batch_size):
             idx = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
-            yield {k: v[idx] for k, v in self.columns.items()}
+            batch = {k: v[idx] for k, v in self.columns.items()}
+            if self.histories is not None:
+                batch["history"] = self.histories.window(batch["user"], self._hist_end[idx],
+                                                         None if self._own is None else self._own[idx])
+            yield batch
 
 
 @dataclass
@@ -50,6 +62,7 @@ class TrainingData:
     users, items   column name -> (N_users,) / (N_items,) encoded tensor
     prep           the preprocessing statistics, fitted on the training split
     fit, validation, test   the rows trained on, held back for early stopping, and held out
+    histories      the training split's clicks per user (None without a history input)
     """
 
     users: dict[str, tf.Tensor]
@@ -60,6 +73,7 @@ class TrainingData:
     fit: Rows
     validation: Rows
     test: Rows
+    histories: Histories | None = None
 
 
 def item_log_q(ds: Dataset, train_positions: np.ndarray) -> np.ndarray:
@@ -94,13 +108,35 @@ def prepare(ds: Dataset, config: TrainConfig) -> TrainingData:
     log_q = item_log_q(ds, train_rows)
     n_val = int(len(train_rows) * config.validation_fraction)
     fit_rows, val_rows = train_rows[n_val:], train_rows[:n_val]  # train_rows is already shuffled
-    return TrainingData(users, items, prep, len(train_rows), len(test_rows),
-                        Rows(ds, fit_rows, log_q), Rows(ds, val_rows, log_q), Rows(ds, test_rows, log_q))
+    histories, codes = None, None
+    if config.history_length:
+        if "item_id" not in prep:
+            raise ConfigError("a history input needs an item_id feature in the item tower (features.toml)")
+        codes = item_code_map(prep)
+        histories = history.from_interactions(ds.interactions.iloc[train_rows], pd.Index(ds.users["user_id"]),
+                                              codes, config.history_length, config.seed)
+    rows = [Rows(ds, r, log_q, histories, codes) for r in (fit_rows, val_rows, test_rows)]
+    return TrainingData(users, items, prep, len(train_rows), len(test_rows), *rows, histories=histories)
+
+
+def item_code_map(prep: dict[str, dict]) -> pd.Series:
+    """item_id -> its index in the item_id vocabulary + 1 (0 is the OOV bucket), as StringLookup maps it."""
+    vocabulary = prep["item_id"]["vocabulary"]
+    return pd.Series(np.arange(1, len(vocabulary) + 1, dtype=np.int32), index=vocabulary)
 
 
 def gather(table: dict[str, tf.Tensor], positions) -> dict[str, tf.Tensor]:
     """The rows `positions` (B,) of every column of an encoded table."""
     return {k: tf.gather(v, positions) for k, v in table.items()}
+
+
+def user_columns(data: TrainingData, positions, history=None) -> dict[str, tf.Tensor]:
+    """The user encoder's inputs for `positions` (B,): the gathered feature columns, plus the
+    history window (B, N) when the model has one."""
+    cols = gather(data.users, positions)
+    if data.histories is not None:
+        cols["history"] = history
+    return cols
 
 
 def id_dropout_masks(n: int, rate: float, rng: np.random.Generator) -> dict[str, np.ndarray]:

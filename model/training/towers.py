@@ -4,6 +4,8 @@ Preprocessing is part of each exported tower, so the graph takes what the data f
     ids, categories  StringLookup (vocabulary fitted on training data, 1 OOV bucket at index 0)
                      -> Embedding(vocab + 1, embedding_dim)
     numerics         Normalization (mean/variance fitted on training data)
+    history (user)   item ids (B, N), "" padding -> StringLookup (the item_id vocabulary)
+                     -> an item-id Embedding -> masked mean (B, dim)
 then concatenation and an MLP (the article: Dense 64 relu -> Dense 32 relu).
 """
 
@@ -43,13 +45,30 @@ def encode(frame: pd.DataFrame, features: tuple[Feature, ...], prep: dict[str, d
     return out
 
 
+HISTORY = "history"  # the user tower's history input column
+
+
+def history_table(prep: dict[str, dict], dim: int) -> keras.layers.Embedding:
+    """An item-id table of the user tower's own for its history (row 0: out of vocabulary)."""
+    return keras.layers.Embedding(len(prep["item_id"]["vocabulary"]) + 1, dim, name="history_embedding")
+
+
+def pool_history(codes, table: keras.layers.Embedding):
+    """Masked mean (B, dim) of `table` over item codes (B, N), -1 = padding (a user without
+    history gets zeros)."""
+    mask = keras.ops.expand_dims(keras.ops.cast(codes >= 0, "float32"), -1)
+    vectors = table(keras.ops.maximum(codes, 0)) * mask
+    return keras.ops.sum(vectors, axis=1) / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+
+
 def build_encoder(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
                   hidden: tuple[int, ...] = (64, 32), output_activation: str = "relu",
-                  l2_normalize: bool = False) -> keras.Model:
+                  l2_normalize: bool = False, history: keras.layers.Embedding | None = None) -> keras.Model:
     """Encoded columns {name: (B,) int32 index | float32} -> embedding (B, hidden[-1]).
 
     Training runs on these integer inputs (lookups done once, sparse embedding gradients);
-    `build_tower` puts the string lookups in front for export.
+    `build_tower` puts the string lookups in front for export. With a `history` table the
+    encoder also takes "history" (B, N) int32 item codes, pooled by `pool_history`.
     """
     inputs, parts = {}, []
     for f in features:
@@ -62,6 +81,9 @@ def build_encoder(name: str, features: tuple[Feature, ...], prep: dict[str, dict
             inputs[f.name] = keras.Input(shape=(), dtype="int32", name=f.name)
             vocab_size = len(prep[f.name]["vocabulary"]) + 1
             parts.append(keras.layers.Embedding(vocab_size, f.dim, name=f"{f.name}_embedding")(inputs[f.name]))
+    if history is not None:
+        inputs[HISTORY] = keras.Input(shape=(None,), dtype="int32", name=HISTORY)
+        parts.append(pool_history(inputs[HISTORY], history))
     x = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)
     for i, units in enumerate(hidden):
         last = i == len(hidden) - 1
@@ -82,6 +104,12 @@ def build_tower(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
             lookup = keras.layers.StringLookup(vocabulary=prep[f.name]["vocabulary"], num_oov_indices=1,
                                                mask_token=None, output_mode="int", name=f"{f.name}_lookup")
             encoded[f.name] = keras.ops.cast(lookup(inputs[f.name]), "int32")
+    if HISTORY in encoder.input:
+        inputs[HISTORY] = keras.Input(shape=(None,), dtype="string", name=HISTORY)
+        lookup = keras.layers.StringLookup(vocabulary=prep["item_id"]["vocabulary"], num_oov_indices=1,
+                                           mask_token=None, output_mode="int", name="history_lookup")
+        codes = keras.ops.cast(lookup(inputs[HISTORY]), "int32")
+        encoded[HISTORY] = keras.ops.where(keras.ops.equal(inputs[HISTORY], ""), -1, codes)  # "" pads
     return keras.Model(inputs, encoder(encoded), name=name)
 
 
@@ -96,6 +124,10 @@ def to_numpy_tower(tower: keras.Model, features: tuple[Feature, ...], prep: dict
         else:
             vocabularies[f.name] = prep[f.name]["vocabulary"]
             arrays[f"{f.name}_embedding"] = tower.get_layer(f"{f.name}_embedding").embeddings.numpy()
+    if HISTORY in tower.input:  # the pooled table: the user tower's own, or the item tower's id table
+        table = next(layer for layer in tower.layers if layer.name in ("history_embedding", "item_id_embedding"))
+        vocabularies[HISTORY] = prep["item_id"]["vocabulary"]
+        arrays["history_embedding"] = table.embeddings.numpy()
     activations, i = [], 0
     while any(layer.name == f"dense_{i}" for layer in tower.layers):
         dense = tower.get_layer(f"dense_{i}")
@@ -103,5 +135,5 @@ def to_numpy_tower(tower: keras.Model, features: tuple[Feature, ...], prep: dict
         activations.append(dense.get_config()["activation"])
         i += 1
     config = {"features": [{"name": f.name, "kind": f.kind} for f in features], "vocabularies": vocabularies,
-              "activations": activations, "l2_normalize": l2_normalize}
+              "activations": activations, "l2_normalize": l2_normalize, "history": HISTORY in tower.input}
     return NumpyTower(config, arrays)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from recsys.artifacts.features import FeatureSpec
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.heads import HeadsLayer
-from recsys.model.training.inputs import TrainingData, gather
+from recsys.model.training.inputs import TrainingData, gather, user_columns
 from recsys.model.training.optim import SparseAdam
-from recsys.model.training.towers import build_encoder
+from recsys.model.training.towers import build_encoder, history_table
 
 
 class TwoTower(keras.Model):
@@ -30,17 +31,22 @@ def build_model(spec: FeatureSpec, data: TrainingData, config: TrainConfig) -> T
     """A TwoTower with its weights created (initialised from Keras' global seed)."""
     encoder_args = dict(hidden=config.hidden, output_activation=config.output_activation,
                         l2_normalize=config.l2_normalize)
-    model = TwoTower(build_encoder("user", spec.tower("user"), data.prep, **encoder_args),
-                     build_encoder("item", spec.tower("item"), data.prep, **encoder_args),
-                     HeadsLayer(config.head_inputs, config.head_hidden))
-    model(gather(data.users, [0]), gather(data.items, [0]))  # build the weights
+    item_encoder = build_encoder("item", spec.tower("item"), data.prep, **encoder_args)
+    history = None
+    if config.history_length:
+        dim = next(f.dim for f in spec.tower("item") if f.name == "item_id")
+        history = (item_encoder.get_layer("item_id_embedding") if config.history_table == "shared"
+                   else history_table(data.prep, dim))
+    model = TwoTower(build_encoder("user", spec.tower("user"), data.prep, history=history, **encoder_args),
+                     item_encoder, HeadsLayer(config.head_inputs, config.head_hidden))
+    model(user_columns(data, [0], np.full((1, 1), -1, np.int32)), gather(data.items, [0]))  # build the weights
     return model
 
 
 def make_optimizer(model: TwoTower, config: TrainConfig) -> SparseAdam:
     """SparseAdam over the model's weights, with Adagrad for the embedding tables if configured."""
     tables = {id(w) for encoder in (model.user_encoder, model.item_encoder) for layer in encoder.layers
-              if isinstance(layer, keras.layers.Embedding) for w in layer.trainable_weights}
+              if isinstance(layer, keras.layers.Embedding) for w in layer.trainable_weights}  # history's too
     return SparseAdam(model.trainable_variables, config.learning_rate,
                       adagrad_lr=config.embedding_learning_rate if config.embedding_optimizer == "adagrad"
                       else None, tables=[id(w) in tables for w in model.trainable_variables])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 FEATURES = {"user_age": 30, "user_gender": "female", "user_occupation": "student", "city_code": "3",
@@ -33,9 +34,15 @@ def test_new_users_share_the_out_of_vocabulary_id_so_only_features_matter(server
     assert recommend(server, user_id="new-c", user_features={**FEATURES, "city_code": 3}).json()["items"] == a
 
 
-def test_a_known_user_keeps_the_stored_features(server):
+def test_a_known_user_sending_features_is_scored_with_them_for_this_request(server, seed_data):
     plain = recommend(server, user_id=5).json()
-    assert recommend(server, user_id=5, user_features=FEATURES).json() == plain
+    fresh = recommend(server, user_id=5, user_features=FEATURES).json()
+    assert [i["score"] for i in fresh["items"]] != [i["score"] for i in plain["items"]]
+    assert recommend(server, user_id=5).json() == plain  # the store did not change
+    # Sending exactly the stored values is the stored user: its own id row, not the OOV one.
+    users = pd.read_csv(seed_data / "users.csv", dtype=str).set_index("user_id")
+    stored = {k: (float(v) if k == "user_age" else v) for k, v in users.loc["5"].items() if k in FEATURES}
+    assert recommend(server, user_id=5, user_features=stored).json() == plain
 
 
 def test_an_unknown_user_without_features_is_404_by_default(server):
