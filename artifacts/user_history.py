@@ -5,9 +5,11 @@ features, "history": (B, N) item ids as strings, oldest first, newest last, "" p
 front. `history_column` builds it from per-user id lists; the numpy and SavedModel towers
 both read it the same way (unknown ids take the out-of-vocabulary row).
 
-A version stores each training user's last N clicks of the training split
-(user_history.parquet: user_id, item_id, timestamp, oldest first), so the service and the
-evaluation score a user with the history the model would have seen, never a held-out row.
+A version stores each user's last N clicks of the data it was trained from
+(user_history.parquet: user_id, item_id, timestamp, oldest first): the history the service
+starts from. An evaluation builds its own from the rows it may see (`latest_clicks` over the
+training split, or over all the data when the held-out rows come after it), so a held-out
+row never scores itself.
 """
 
 from __future__ import annotations
@@ -29,6 +31,23 @@ def history_column(histories: Sequence[Sequence[str]], length: int) -> np.ndarra
         if tail:
             out[i, length - len(tail):] = tail
     return out
+
+
+def latest_clicks(interactions: pd.DataFrame, length: int, seed: int = 0) -> pd.DataFrame:
+    """Each user's last `length` clicks, oldest first: (user_id, item_id, timestamp) rows grouped
+    by user. By timestamp (ties in row order); without one, a seeded random `length` of them."""
+    clicks = interactions.loc[interactions["click"] == 1, [c for c in ("user_id", "item_id", "timestamp")
+                                                           if c in interactions.columns]]
+    if "timestamp" in clicks.columns:
+        key = clicks["timestamp"].to_numpy(np.float64)
+    else:
+        key = np.random.default_rng(seed).permutation(len(clicks)).astype(np.float64)
+        clicks = clicks.assign(timestamp=np.nan)
+    users = clicks["user_id"].astype(str).to_numpy(dtype=object)
+    order = np.lexsort((np.arange(len(clicks)), key, users))
+    ordered = clicks.iloc[order].astype({"user_id": str, "item_id": str})
+    return ordered.groupby("user_id", sort=False).tail(length)[["user_id", "item_id", "timestamp"]] \
+        .reset_index(drop=True)
 
 
 class StoredHistories:

@@ -70,7 +70,7 @@ def recall(artifacts: Path, users: int, attribute: str, limits: dict[float, floa
     try:
         rng = np.random.default_rng(7)
         batch = [Query(str(u), 20) for u in rng.integers(1, users + 1, queries)]
-        vectors, errors = rec.user_vectors(batch)
+        vectors, errors, _ = rec.user_vectors(batch)
         vectors = vectors[[e is None for e in errors]]
         out = {}
         for share, limit in limits.items():

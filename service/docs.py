@@ -85,7 +85,7 @@ def _unknown_user(rec: Recommender) -> tuple[str, dict]:
     """An id the served model does not know, and the 404 body the service answers for it."""
     uid = "new-user"
     while True:
-        _, [error] = rec.user_vectors([Query(uid, 1)])
+        _, [error], _ = rec.user_vectors([Query(uid, 1)])
         if isinstance(error, UnknownUser):
             return uid, _body(error)
         uid += "-1"
@@ -104,6 +104,10 @@ def _model_examples(rec: Recommender) -> tuple[dict, dict, dict]:
                                          {"user_id": info.sample_users[0], "k": 10, "objective": "ctr",
                                           "exclude_seen": True}),
                     **requests}
+    if rec.history_length:
+        session = [str(i) for i in rec.searcher.item_ids[rec.popular_rows[:3]].tolist()]
+        requests["session"] = _example("A new user known only by the items clicked in this session",
+                                       {"user_id": new_user, "k": 10, "recent_items": session})
     unknown = {"unknown_user": _example(f"POST {json.dumps({'user_id': new_user, 'k': 10})}", not_found)}
     invalid = {}
     try:

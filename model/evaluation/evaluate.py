@@ -36,6 +36,7 @@ from recsys.artifacts.metrics import auc, ctr_cvr_aucs, recall_at_k, recall_ndcg
 from recsys.artifacts.progress import Progress
 from recsys.artifacts.version import Version
 from recsys.artifacts.user_history import COLUMN as HISTORY
+from recsys.artifacts.user_history import StoredHistories, latest_clicks
 from recsys.model.data.dataset import load_dataset, split
 from recsys.model.data.world import World
 from recsys.model.evaluation.bayes import BayesPredictor, available
@@ -56,15 +57,17 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 class ModelScorer:
     """Scores from the exported towers and the numpy heads."""
 
-    def __init__(self, version: Version, users: pd.DataFrame, catalogue: FeatureStore):
+    def __init__(self, version: Version, users: pd.DataFrame, catalogue: FeatureStore,
+                 histories: StoredHistories | None = None):
         self.user_tower = version.saved_tower("user")
         self.item_tower = version.saved_tower("item")
         self.heads = version.heads()
         self.spec = version.spec
         self.item_vecs = self.item_tower.embed(catalogue.rows(np.arange(len(catalogue))))
         self.users = users.set_index("user_id")
-        # A user is scored with the history the version stores: training clicks only, never a held-out row.
-        self.histories = version.user_history()
+        # The users' histories (a history model only): the caller's, built from rows the evaluation may
+        # see, else the version's stored ones.
+        self.histories = (histories or version.user_history()) if version.history_length else None
 
     def user_columns(self, rows: pd.DataFrame) -> dict[str, np.ndarray]:
         cols = to_columns(rows, self.spec.tower("user"))
@@ -276,7 +279,13 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
 
-    scorers = {"model": ModelScorer(opened, ds.users, catalogue)}
+    histories = None
+    if opened.history_length and (same_data or test_file.is_file()):
+        # Never a held-out row: the training split's clicks, or all the data when the held-out rows
+        # (leave-last-out) come after it.
+        histories = StoredHistories(latest_clicks(ds.interactions if test_file.is_file() else train,
+                                                  opened.history_length, cfg["seed"]), opened.history_length)
+    scorers = {"model": ModelScorer(opened, ds.users, catalogue, histories)}
     if baselines:
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)

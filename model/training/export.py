@@ -9,18 +9,16 @@ from pathlib import Path
 from collections.abc import Callable
 
 import keras
-import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.features import Feature
+from recsys.artifacts.user_history import latest_clicks
 from recsys.artifacts.version import create_version
 from recsys.model.data.dataset import Dataset
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.inputs import TrainingData
 from recsys.model.training.optim import SparseAdam
-from recsys.model.training.history import Histories
 from recsys.model.training.towers import HISTORY, build_tower, to_numpy_tower
 from recsys.model.training.two_tower import TwoTower
 
@@ -72,8 +70,8 @@ def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingDa
         version.write_table("user", ds.users, spec.tower("user"))
         version.write_table("item", ds.items, spec.tower("item"))
         version.write_seen(ds.interactions)
-        if data.histories is not None:
-            version.write_user_history(stored_histories(data.histories, ds, prep))
+        if config.history_length:  # where the service starts: every user's latest clicks of the data
+            version.write_user_history(latest_clicks(ds.interactions, config.history_length, config.seed))
         version.finish(
             spec, config.hidden[-1],
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -91,11 +89,3 @@ def _export(out_root: str | Path, model: TwoTower, ds: Dataset, data: TrainingDa
         )
     return version.path
 
-
-def stored_histories(histories: Histories, ds: Dataset, prep: dict) -> pd.DataFrame:
-    """Each user's last N training clicks, oldest first, as raw ids (the service's stored history)."""
-    latest = histories.latest()
-    vocabulary = np.asarray(["", *prep["item_id"]["vocabulary"]], dtype=object)
-    return pd.DataFrame({"user_id": ds.users["user_id"].to_numpy(dtype=object)[latest["user_pos"].to_numpy()],
-                         "item_id": vocabulary[histories.items[latest["position"].to_numpy()]],
-                         "timestamp": histories.times[latest["position"].to_numpy()]})

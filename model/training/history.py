@@ -67,13 +67,6 @@ class Histories:
             out[out == np.asarray(own_items, np.int32)[:, None]] = PAD
         return _pad_front(out)
 
-    def latest(self, n: int | None = None) -> pd.DataFrame:
-        """Each user's last `n` (default: the length) positives, oldest first: (user_pos, position, rank)."""
-        n = n or self.length
-        rank_from_end = self.offsets[self.users + 1] - np.arange(len(self.users))
-        keep = rank_from_end <= n
-        return pd.DataFrame({"user_pos": self.users[keep], "position": np.flatnonzero(keep)})
-
 
 def _pad_front(x: np.ndarray) -> np.ndarray:
     """Move each row's PAD entries to the front, keeping the others' order (oldest first)."""

@@ -30,7 +30,7 @@ def each_rec(request, rec, indexed) -> Recommender:
 
 def embedding(rec: Recommender, user: str) -> np.ndarray:
     """The stored user's embedding, (1, D)."""
-    vectors, [error] = rec.user_vectors([Query(user, 1)])
+    vectors, [error], _ = rec.user_vectors([Query(user, 1)])
     assert error is None
     return vectors
 

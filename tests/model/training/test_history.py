@@ -123,20 +123,52 @@ def test_trained_history_tower_numpy_matches_savedmodel(realistic, tmp_path, tab
     assert np.abs(a[0] - version.numpy_tower("user")({**cols, "history": history_column([[]] * 40, 8)})[0]).max() > 1e-4
 
 
-def test_stored_histories_are_training_clicks_only(realistic, tmp_path):
+def test_stored_histories_are_each_users_latest_clicks(realistic, tmp_path):
     recsys("train", "--data", str(realistic), "--out", str(tmp_path), "--epochs", "1", "--history-length", "5")
     version = Version.open(tmp_path)
     stored = pd.read_parquet(version.path / "user_history.parquet")
     inter = pd.read_csv(realistic / "interactions.csv", dtype={"user_id": str, "item_id": str})
-    from recsys.model.data.dataset import split
+    clicks = inter[inter["click"] == 1].sort_values(["user_id", "timestamp"], kind="stable")
+    expected = clicks.groupby("user_id").tail(5)[["user_id", "item_id", "timestamp"]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored.sort_values(["user_id", "timestamp"], kind="stable").reset_index(drop=True),
+                                  expected.astype({"timestamp": float}), check_dtype=False)
+    # Oldest first within each user, and as the service reads it.
+    assert stored.groupby("user_id", sort=False)["timestamp"].apply(lambda t: t.is_monotonic_increasing).all()
+    some = expected["user_id"].iloc[0]
+    assert version.user_history().get(some) == expected.loc[expected["user_id"] == some, "item_id"].tolist()
 
-    train_rows, _ = split(len(inter), version.manifest["config"]["test_size"], version.manifest["config"]["seed"])
-    clicks = inter.iloc[train_rows]
-    clicks = clicks[clicks["click"] == 1].sort_values(["user_id", "timestamp"], kind="stable")
-    expected = clicks.groupby("user_id").tail(5)
-    assert stored.groupby("user_id").size().max() == 5
-    merged = stored.merge(expected, on=["user_id", "item_id", "timestamp"], how="left", indicator=True)
-    assert (merged["_merge"] == "both").all()
-    assert len(stored) == len(expected)
-    # Oldest first within each user.
-    assert (stored.groupby("user_id")["timestamp"].apply(lambda t: t.is_monotonic_increasing)).all()
+
+def test_evaluation_histories_hold_no_held_out_row(realistic, tmp_path):
+    """The evaluation scores users with the training split's clicks, not the version's (all data)."""
+    from recsys.model.data.dataset import load_dataset, split
+    from recsys.model.evaluation import evaluate as ev
+
+    recsys("train", "--data", str(realistic), "--out", str(tmp_path), "--epochs", "1", "--history-length", "5")
+    version = Version.open(tmp_path)
+    seen = {}
+
+    class Spy(ev.ModelScorer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen["histories"] = self.histories
+
+    original = ev.ModelScorer
+    ev.ModelScorer = Spy
+    try:
+        ev.evaluate(tmp_path, realistic, ks=(10,), baselines=False)
+    finally:
+        ev.ModelScorer = original
+    ds = load_dataset(realistic)
+    cfg = version.manifest["config"]
+    _, test_rows = split(len(ds.interactions), cfg["test_size"], cfg["seed"])
+    held_out = ds.interactions.iloc[test_rows]
+    held_out = held_out[held_out["click"] == 1]
+    stored = seen["histories"]
+    assert len(stored) > 0
+    # No held-out click (user, item, time) appears in any history the evaluation used.
+    pairs = {(u, i) for u in stored._by_user for i in stored.get(u)}
+    train = ds.interactions.drop(index=ds.interactions.index[test_rows])
+    train_pairs = set(train.loc[train["click"] == 1, ["user_id", "item_id"]].itertuples(index=False, name=None))
+    assert pairs <= train_pairs
+    only_held_out = set(zip(held_out["user_id"], held_out["item_id"])) - train_pairs
+    assert only_held_out and not (pairs & only_held_out)
