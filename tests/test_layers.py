@@ -218,3 +218,14 @@ def test_a_chain_through_other_modules_is_reported(tmp_path):
     assert chains == ["recsys.service.app reaches recsys.model: recsys.service.app -> recsys.index.search -> "
                       "recsys.artifacts.store -> recsys.model.train (at service/app.py:1, index/search.py:1, "
                       "artifacts/store.py:2)"]
+
+
+def test_test_module_names_are_unique_outside_packages():
+    # pytest's default import mode puts a test folder without __init__.py on sys.path and
+    # imports its files by basename: two files of one name in such folders break collection.
+    owners: dict[str, list[str]] = {}
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        if not (path.parent / "__init__.py").exists():
+            owners.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    clashes = {name: paths for name, paths in owners.items() if len(paths) > 1}
+    assert not clashes, f"rename one of each: {clashes}"
