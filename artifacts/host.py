@@ -7,6 +7,9 @@ import os
 import platform
 from pathlib import Path
 
+import faiss
+from threadpoolctl import threadpool_limits
+
 
 def machine() -> dict[str, str | int | None]:
     """cpu (the model name where /proc/cpuinfo has one), cores, system and python."""
@@ -34,3 +37,13 @@ def release_free_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+def limit_threads(n: int) -> None:
+    """Cap the threads FAISS (OpenMP) and numpy (BLAS) start for work called from this thread.
+
+    OpenMP's thread count is a per-thread setting: call it on the thread that runs the model.
+    A search of a few queries gains little from more threads, and idle OpenMP workers spin
+    for a while after each parallel region, taking the core the event loop needs."""
+    faiss.omp_set_num_threads(n)
+    threadpool_limits(n)

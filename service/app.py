@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.service import admin, docs, pages
 from recsys.service.batcher import Arrivals, BatcherStopped, MicroBatcher
+from recsys.artifacts.host import limit_threads
 from recsys.service.catalogue_follower import Follower
 from recsys.service.domain import InvalidRequest, Objective, UnknownUser
 from recsys.service.errors import NotReady, Overloaded, install
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
     arrivals = Arrivals()
     batcher = MicroBatcher(lambda rec, queries: rec.recommend_batch(queries), max_batch=settings.batch_size,
                            max_delay=settings.batch_delay_ms / 1000, arrivals=arrivals,
-                           on_batch=metrics.batch_size.observe)
+                           on_batch=metrics.batch_size.observe,
+                           on_start=lambda: limit_threads(settings.model_threads))
 
     def applied(rec: Recommender, changes: list) -> None:
         for c in changes:

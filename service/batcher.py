@@ -99,12 +99,15 @@ class MicroBatcher:
     for that query alone, which `submit` raises). If it raises, the batch's queries are run
     again one by one, so only the query that raises gets the exception: one query's failure
     never fails its batch-mates.
-    `on_batch(size)` is called per batch (metrics).
+    `on_batch(size)` is called per batch (metrics); `on_start()` once on the batching thread
+    before its first batch (per-thread settings such as the model's thread count).
     """
 
     def __init__(self, run: Callable[[object, Sequence[object]], list], max_batch: int, max_delay: float,
-                 arrivals: Arrivals | None = None, on_batch: Callable[[int], None] | None = None):
+                 arrivals: Arrivals | None = None, on_batch: Callable[[int], None] | None = None,
+                 on_start: Callable[[], None] | None = None):
         self.run = run
+        self.on_start = on_start
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.arrivals = arrivals or Arrivals()
@@ -215,6 +218,8 @@ class MicroBatcher:
     def _loop(self) -> None:
         batch: list[_Job] = []
         try:
+            if self.on_start is not None:
+                self.on_start()
             while True:
                 batch = self._collect() or []
                 if isinstance(batch, _Task):

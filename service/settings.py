@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     # slower than this fails every request in it.
     compute_timeout: float = Field(5.0, gt=0, le=300, description="seconds a request waits for its answer from the "
                                                                   "batcher before a 503")
+    # Threads the model work of one batch may use (FAISS's OpenMP, numpy's BLAS), per worker.
+    # A batch of a few dozen queries gains little from more, and idle OpenMP threads spin after
+    # every search on the cores the event loop needs: on two cores, 1 served more requests per
+    # second than 2 (docs/PERFORMANCE.md). Raise it for large k or candidates on many cores.
+    model_threads: int = Field(1, ge=1, le=256, description="threads for one batch's model work (FAISS, BLAS), "
+                                                            "per worker")
     # Server processes sharing the port, each with its own copy of the model and index (RSS
     # grows by that much per worker). One process's event loop and batching thread already
     # keep two cores busy: on two cores two workers served fewer requests per second than one

@@ -42,13 +42,16 @@ class Args:
 
 
 def test_report_ratios_and_targets():
-    rows = [row("baseline", 1, 400, 2.4, 3.0), row("baseline", 32, 250, 120.0, 150.0),
+    rows = [row("no-op", 1, 4000, 0.25, 0.5), row("no-op", 32, 4400, 7.0, 14.0),
+            row("baseline", 1, 400, 2.4, 3.0), row("baseline", 32, 250, 120.0, 150.0),
             row("batched", 1, 1000, 0.9, 1.1), row("batched", 32, 1100, 25.0, 90.0)]
     info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100}
     text = load_bench.report(rows, Args(), info, load_bench.CONFIGS)
-    assert "| batched | 32 | 1,100 | 4.40 | 25.00 | 90.00 | 0 | 700 |" in text
+    # requests/s ×baseline 1100/250, ×no-op 1100/4400; p99 ×no-op 90/14
+    assert "| batched | 32 | 1,100 | 4.40 | 0.25 | 25.00 | 90.00 | 6.43 | 0 | 700 |" in text
     assert "p99 90.0 ms, 0 errors: **not met**" in text  # p99 over 80 ms
     assert "p50 0.90 ms, p99 1.10 ms: met" in text
+    assert "0.25× and 6.43×: **not met**" in text  # under half the no-op's requests/s
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
@@ -56,12 +59,13 @@ def test_report_ratios_and_targets():
 def test_end_to_end_on_the_seed_model(seed_artifacts, tmp_path):
     out = tmp_path / "PERFORMANCE.md"
     assert load_bench.main(["--artifacts", str(seed_artifacts), "--connections", "1,4", "--duration", "1",
-                            "--warmup", "1", "--configs", "unbatched,batched", "--out", str(out)]) == 0
+                            "--warmup", "1", "--configs", "no-op,batched", "--out", str(out)]) == 0
     table = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ")]
     rows = {(cells[0].strip(), int(cells[1])): cells for cells in table[1:]}
-    assert set(rows) == {(c, n) for c in ("unbatched", "batched") for n in (1, 4)}
+    assert set(rows) == {(c, n) for c in ("no-op", "batched") for n in (1, 4)}
     for cells in rows.values():
-        assert float(cells[2].replace(",", "")) > 0 and int(cells[6]) == 0  # requests served, no errors
+        assert float(cells[2].replace(",", "")) > 0 and int(cells[8]) == 0  # requests served, no errors
+    assert float(rows[("no-op", 4)][4]) == 1.0 and float(rows[("batched", 4)][4]) > 0  # ratios to the no-op
 
 
 OVERLOAD_OUTPUT = WRK_OUTPUT.replace("     99%   91.43ms\n", "     99%    1.68s \n") + "STATUS ok=9000 shed=3680 other=8\n"

@@ -180,8 +180,10 @@ def test_close_finishes_queued_work():
     try:
         futures = [loop.create_task(batcher.submit(model, i)) for i in range(5)]
         loop.run_until_complete(asyncio.sleep(0))
-        threading.Thread(target=batcher.close).start()
+        closer = threading.Thread(target=batcher.close)
+        closer.start()
         assert loop.run_until_complete(asyncio.gather(*futures)) == [f"m:{i}" for i in range(5)]
+        closer.join(5)  # its batching thread is gone before the next test counts threads
     finally:
         loop.close()
 
@@ -239,3 +241,23 @@ def test_a_dead_thread_answers_every_waiting_request_and_refuses_new_ones():
     assert all(isinstance(r, BatcherStopped) for r in out[1:]), out
     assert not batcher.alive
     assert isinstance(run_all(batcher, [(model, "later")])[0], BatcherStopped)
+
+
+def test_on_start_runs_on_the_batching_thread_before_the_first_batch():
+    import faiss
+
+    from recsys.artifacts.host import limit_threads
+
+    seen = []
+    model = Model()
+
+    def start():
+        limit_threads(1)
+        seen.append((threading.current_thread().name, faiss.omp_get_max_threads()))
+
+    batcher = MicroBatcher(model, max_batch=4, max_delay=0.0, on_start=start).start()
+    try:
+        assert run_all(batcher, [(model, 1)]) == ["m:1"]
+    finally:
+        batcher.close()
+    assert seen == [("micro-batcher", 1)]
