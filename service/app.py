@@ -17,8 +17,8 @@ import threading
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import orjson
 from fastapi import Depends, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from recsys.service import admin, docs, pages
@@ -58,9 +58,11 @@ ERRORS = {422: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 413: {"m
           503: {"model": ErrorResponse}}
 
 
-def recommend_response(user_id: str, version: str, objective: Objective, out: Scored) -> JSONResponse:
+def recommend_response(user_id: str, version: str, objective: Objective, out: Scored) -> Response:
     """The RecommendResponse body, built as plain JSON: the same document as the pydantic model
-    with None fields left out, without constructing and re-validating 20-100 models per request."""
+    with None fields left out, without constructing and re-validating 20-100 models per request.
+    orjson encodes a 20-item answer ~10x faster than the standard library (scores are finite:
+    the recommender never scores a non-finite vector)."""
     columns = {"item_id": [str(i) for i in out.item_ids.tolist()], "score": out.score.tolist()}
     for name, values in (("p_click", out.p_click), ("p_conversion", out.p_conversion),
                          ("similarity", out.similarity)):
@@ -76,7 +78,7 @@ def recommend_response(user_id: str, version: str, objective: Objective, out: Sc
         body["fallback"] = out.fallback
     if out.recent_items_ignored:
         body["recent_items_ignored"] = out.recent_items_ignored
-    return JSONResponse(body)
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 def create_app(settings: Settings | None = None, load: Loader = load_recommender) -> FastAPI:
@@ -151,7 +153,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
 
     @app.post("/recommend", response_model=RecommendResponse, response_model_exclude_none=True, responses=ERRORS)
     async def recommend(body: RecommendRequest, rec: Annotated[Recommender, Depends(get_recommender)],
-                        request: Request) -> JSONResponse:
+                        request: Request) -> Response:
         annotate(user_id=body.key(), model_version=rec.version)
         arrivals.arrive(request.scope)  # from here on the batcher need not wait for this one
         if body.k > settings.max_k:
