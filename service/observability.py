@@ -10,7 +10,6 @@ a server error, and nothing was sent.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import sys
@@ -18,6 +17,7 @@ import time
 import uuid
 from contextvars import ContextVar
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from recsys.service.errors import internal_error
@@ -31,6 +31,8 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 request_context: ContextVar[dict | None] = ContextVar("recsys_request", default=None)
 # Probes and scrapes would drown the access log: logged at debug level only.
 QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+# Label values of the request metrics: a client may send any method token, so others count as "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_CLOSED = 499  # nginx's "client closed request": the client left before the answer started
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -69,6 +71,19 @@ class Metrics:
                                            registry=r)
         self.in_flight = Gauge("recsys_in_flight", "Recommend requests being computed.", registry=r)
         self.queued = Gauge("recsys_queued", "Recommend requests waiting for a slot.", registry=r)
+        # Bounded: method and route are fixed sets ("other" for unknown paths), status codes few.
+        self._request_children: dict[tuple[str, str, int], tuple] = {}
+
+    def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and observe its latency. The labelled children are looked up once per
+        label set (prometheus_client takes a lock and builds the key on every `labels` call)."""
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = {"method": method, "route": route, "status": str(status)}
+            children = self._request_children[key] = (self.requests.labels(**labels), self.latency.labels(**labels))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def catalogue(self, size: int, unavailable: int) -> None:
         self.catalogue_items.set(size)
@@ -95,7 +110,8 @@ class JsonFormatter(logging.Formatter):
                 out[f] = getattr(record, f)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=True, default=str)
+        # orjson: one access line per request, ~5x cheaper than json.dumps
+        return orjson.dumps(out, default=str).decode()
 
 
 JsonFormatter.converter = time.gmtime
@@ -198,14 +214,13 @@ class RequestContext:
         finally:
             request_context.reset(token)
             elapsed = time.perf_counter() - start
-            labels = {"method": scope.get("method", ""), "route": route, "status": str(status)}
-            self.metrics.requests.labels(**labels).inc()
-            self.metrics.latency.labels(**labels).observe(elapsed)
-            extra = {"request_id": rid, "method": labels["method"], "route": route, "path": path[:200],
+            method = scope.get("method", "")
+            self.metrics.request_done(method if method in METHODS else "other", route, status, elapsed)
+            extra = {"request_id": rid, "method": method, "route": route, "path": path[:200],
                      "status": status, "latency_ms": round(elapsed * 1000, 3)}
             for key in ("user_id", "model_version"):
                 if key in ctx:
                     extra[key] = ctx[key]
             level = logging.DEBUG if route in QUIET_ROUTES else logging.INFO
             closed = " client closed request" if status == CLIENT_CLOSED else ""
-            log.log(level, "%s %s %d%s", labels["method"], path[:200], status, closed, extra=extra)
+            log.log(level, "%s %s %d%s", method, path[:200], status, closed, extra=extra)
