@@ -266,19 +266,22 @@ class Probe(threading.Thread):
 
 
 class Service:
-    def __init__(self, artifacts: Path, flags: list[str] | None):
+    def __init__(self, artifacts: Path, flags: list[str] | None, log_to: Path | None = None):
+        """`log_to`: a file for the service's log (a pipe would fill up and block an access log)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "RECSYS_LOG_LEVEL": "warning"}
         command = [sys.executable, "-m", "bench.noop_app", "--port", str(self.port)] if flags is None else \
             [*RECSYS, "serve", "--artifacts", str(artifacts), "--port", str(self.port), "--drain-seconds", "0", *flags]
+        self.log = open(log_to, "w+") if log_to is not None else subprocess.PIPE  # closed in stop()
         self.proc = subprocess.Popen(command,
-                                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     env=env, stdout=subprocess.DEVNULL, stderr=self.log, text=True,
                                      start_new_session=True)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"recsys serve exited {self.proc.returncode}: {self.proc.stderr.read()[-2000:]}")
+                err = self.proc.stderr.read() if self.proc.stderr else Path(self.log.name).read_text()
+                raise RuntimeError(f"recsys serve exited {self.proc.returncode}: {err[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
                     return
@@ -294,6 +297,8 @@ class Service:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        if self.log is not subprocess.PIPE:
+            self.log.close()
 
 
 def run(artifacts: Path, users: int, connections: list[int], seconds: float, k: int, configs,

@@ -10,7 +10,9 @@ a server error, and nothing was sent.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import sys
 import time
@@ -35,6 +37,24 @@ QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 CLIENT_CLOSED = 499  # nginx's "client closed request": the client left before the answer started
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+# Request ids: a random prefix per process and a counter. Unique across processes and restarts
+# like a uuid4, without reading the OS's random source for every request.
+_ID_PREFIX = uuid.uuid4().hex[:16]
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+def _new_id_prefix() -> None:  # a forked child must not repeat its parent's ids
+    global _ID_PREFIX
+    _ID_PREFIX = uuid.uuid4().hex[:16]
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
 
 
 def annotate(**fields) -> None:
@@ -181,7 +201,7 @@ class RequestContext:
                 text = value.decode("latin-1")
                 rid = text if _REQUEST_ID.fullmatch(text) else None
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or new_request_id()
         path = scope.get("path", "")
         route = path if path in self.routes else "other"  # bounded label values
         ctx = {"request_id": rid}

@@ -39,3 +39,20 @@ def test_requests_are_counted_and_timed_per_label_set_and_unknown_methods_are_ot
     assert sample(metrics, "recsys_requests_total", method="other", route="/recommend", status="200") == 1
     assert sample(metrics, "recsys_requests_total", method="BREW", route="/recommend", status="200") is None
     assert sample(metrics, "recsys_requests_total", method="GET", route="other", status="200") == 1
+
+
+def test_request_ids_are_unique_and_differ_after_a_fork():
+    import os
+
+    from recsys.service.observability import new_request_id
+
+    ids = {new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(len(i) == 32 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, to the parent
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    assert child[:16] != new_request_id()[:16]
