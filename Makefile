@@ -113,6 +113,13 @@ bench-load: $(VENV)/.installed-report
 	$(NEED_WRK)
 	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
 
+# Where a request's CPU goes: py-spy samples the default service under 32 wrk connections;
+# rewrites its own section. Uses bench-load's model.
+.PHONY: bench-profile
+bench-profile: $(VENV)/.installed-report
+	$(NEED_WRK)
+	$(BIN)/python -m bench.profile_serve --out docs/PERFORMANCE.md $(BENCH_PROFILE_ARGS)
+
 # The default configuration far past its capacity (64-2,000 connections): goodput and the
 # client-side latency of shed 503s; rewrites its own section. Uses bench-load's model.
 .PHONY: bench-overload

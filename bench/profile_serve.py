@@ -62,9 +62,7 @@ def parse_raw(text: str) -> collections.Counter:
     for line in text.splitlines():
         stack, _, n = line.rpartition(" ")
         if stack and n.isdigit():
-            frames = stack.split(";")
-            if frames and frames[0].startswith("process ") or frames and frames[0].startswith("thread "):
-                frames = [f for f in frames if not f.startswith(("process ", "thread "))]
+            frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
             counts[bucket(frames)] += int(n)
     return counts
 
