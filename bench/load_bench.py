@@ -102,7 +102,11 @@ CONFIGS = [
     ("unbatched", ["--batch-size", "1", "--workers", "1"], "one process, numpy user tower, no micro-batching"),
     ("batched", ["--workers", "1"], "the default: one process, numpy user tower, micro-batching"),
     ("batched-2w", ["--workers", "2"], "two processes, micro-batching"),
+    ("history-50", ["--workers", "1"], "the default on a model of the same data whose user tower pools each "
+                                       "user's 50 latest clicks (`recsys train --history-length 50`)"),
 ]
+# Configurations served from the history model (prepare_history) rather than the default one.
+HISTORY_CONFIGS = {"history-50": 50}
 
 
 def log(msg: str) -> None:
@@ -144,6 +148,16 @@ def prepare(work: Path, users: int, items: int, interactions: int) -> Path:
                "--interactions", str(interactions), "--out", str(data))
     if not any(version.has_index(v) for v in version.list_versions(artifacts)):
         recsys("train", "--data", str(data), "--out", str(artifacts), "--epochs", "1")
+        recsys("build-index", "--artifacts", str(artifacts), "--index", "auto")
+    return artifacts
+
+
+def prepare_history(work: Path, length: int) -> Path:
+    """The same data's one-epoch model with a `length`-click history, and its auto index."""
+    artifacts = work / f"artifacts-history{length}"
+    if not any(version.has_index(v) for v in version.list_versions(artifacts)):
+        recsys("train", "--data", str(work / "data"), "--out", str(artifacts), "--epochs", "1",
+               "--history-length", str(length))
         recsys("build-index", "--artifacts", str(artifacts), "--index", "auto")
     return artifacts
 
@@ -302,14 +316,16 @@ class Service:
 
 
 def run(artifacts: Path, users: int, connections: list[int], seconds: float, k: int, configs,
-        warmup: float = 3.0) -> list[dict]:
+        warmup: float = 3.0, history: dict[str, Path] | None = None) -> list[dict]:
+    """Rows per configuration and connection count; `history` maps the HISTORY_CONFIGS run to
+    the artifact root they serve."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "recommend.lua"
         script.write_text(LUA)
         for name, flags, _ in configs:
             log(f"{name}: starting " + ("the no-op endpoint" if flags is None else f"recsys serve {' '.join(flags)}"))
-            service = Service(artifacts, flags)
+            service = Service((history or {}).get(name, artifacts), flags)
             try:
                 wrk(f"{service.url}/recommend", 8, warmup, script, users, k, seed=0)
                 for c in connections:
@@ -460,6 +476,11 @@ def report(rows: list[dict], args, info: dict, configs, images: list[tuple[str, 
                   + ("met" if one["p50"] <= 2 and one["p99"] <= 5 and one["errors"] == 0 else "**not met**"),
                   "- 1 connection: p50 ≤ 1.0 ms, p99 ≤ 2 ms: "
                   + ("met" if one["p50"] <= 1.0 and one["p99"] <= 2 and one["errors"] == 0 else "**not met**")]
+        with_history = next((r for r in rows if r["config"] == "history-50" and r["connections"] == 32), None)
+        if with_history:
+            share = with_history["rps"] / many["rps"]
+            lines.append(f"- 32 connections with a 50-click history per user: ≥ 0.9× the default's requests/s: "
+                         f"{share:.2f}×: " + ("met" if share >= 0.9 and with_history["errors"] == 0 else "**not met**"))
         top = ceiling.get(32)
         if top:
             met = many["rps"] >= 0.5 * top["rps"] and many["p99"] <= 2 * top["p99"] and many["errors"] == 0
@@ -503,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="seconds of load before each configuration's rows")
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--configs", default=",".join(c[0] for c in CONFIGS), help="which configurations to run")
+    p.add_argument("--history-artifacts", type=Path,
+                   help="the history-50 row's artifact root (default: trained on the same data under --work)")
     p.add_argument("--out", type=Path, help="write the section into this file (e.g. docs/PERFORMANCE.md)")
     p.add_argument("--overload", metavar="CONNECTIONS",
                    help="run the overload row set at these connection counts (e.g. 64,200,500,1000,2000) instead")
@@ -512,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     wrk_ready(p)
     chosen = [c for c in CONFIGS if c[0] in args.configs.split(",")]
     artifacts = args.artifacts or prepare(args.work, args.users, args.items, args.interactions)
+    history = {name: args.history_artifacts or prepare_history(args.work, length)
+               for name, length in HISTORY_CONFIGS.items() if name in args.configs.split(",")}
     model, users = model_info(artifacts)
     from recsys.service.settings import Settings
 
@@ -525,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         section, write = OVERLOAD_SECTION, lambda: report_overload(rows, args, info, modes)
     else:
         rows = run(artifacts, users, [int(c) for c in args.connections.split(",")], args.duration, args.k, chosen,
-                   args.warmup)
+                   args.warmup, history)
         images = plots.load(rows, [c[0] for c in chosen], args.out, SECTION) if args.out else None
         section, write = SECTION, lambda: report(rows, args, info, chosen, images)
     info["load_end"] = os.getloadavg()[0]

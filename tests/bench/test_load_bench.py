@@ -44,7 +44,8 @@ class Args:
 def test_report_ratios_and_targets():
     rows = [row("no-op", 1, 4000, 0.25, 0.5), row("no-op", 32, 4400, 7.0, 14.0),
             row("baseline", 1, 400, 2.4, 3.0), row("baseline", 32, 250, 120.0, 150.0),
-            row("batched", 1, 1000, 0.9, 1.1), row("batched", 32, 1100, 25.0, 90.0)]
+            row("batched", 1, 1000, 0.9, 1.1), row("batched", 32, 1100, 25.0, 90.0),
+            row("history-50", 32, 1001, 27.0, 95.0)]
     info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100}
     text = load_bench.report(rows, Args(), info, load_bench.CONFIGS)
     # requests/s ×baseline 1100/250, ×no-op 1100/4400; p99 ×no-op 90/14
@@ -52,6 +53,7 @@ def test_report_ratios_and_targets():
     assert "p99 90.0 ms, 0 errors: **not met**" in text  # p99 over 80 ms
     assert "p50 0.90 ms, p99 1.10 ms: met" in text
     assert "0.25× and 6.43×: **not met**" in text  # under half the no-op's requests/s
+    assert "history per user: ≥ 0.9× the default's requests/s: 0.91×: met" in text
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
