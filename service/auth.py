@@ -6,10 +6,12 @@
 Tokens are compared in constant time; the message names the variable, never the token.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the dependency's annotation names the closure's
+# `bearer`, so it must be evaluated where it is written.
 
 import hmac
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -24,9 +26,8 @@ def require_token(setting: str, what: str) -> Callable[..., Awaitable[None]]:
     # One security scheme per token in the OpenAPI document, named for its variable.
     bearer = HTTPBearer(auto_error=False, scheme_name=env, description=env)
 
-    # A default, not Annotated: the annotation is resolved in this module's globals, where the
-    # closure's `bearer` is not.
-    async def require(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    async def require(request: Request,
+                      credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         token = getattr(request.app.state.recsys.settings, setting)
         if token is None:
             raise NotFound(f"{what}: disabled (set {env} to enable)")
