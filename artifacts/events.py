@@ -34,7 +34,7 @@ DATABASE = "events.db"  # in the artifact root, beside the versions: it outlives
 EVENTS = ("click", "conversion")  # both positive interactions; a conversion implies the click
 COLUMNS = ("user_id", "item_id", "event", "timestamp")  # of an exported events file
 # Largest batch per POST /events: one transaction holds the writer lock for its length
-# (10,000 events take a few ms to insert; the fsync dominates).
+# (10,000 events: ~40 ms to validate, ~55 ms to write; a batch of one ~4 ms, the fsync).
 MAX_BATCH = 10_000
 MAX_ID_LENGTH = 128
 BUSY_TIMEOUT_S = 10.0  # a writer waits this long for another writer before failing

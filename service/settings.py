@@ -152,9 +152,9 @@ class Settings(BaseSettings):
     # returning user's session alive, but the next training run holds those events anyway.
     online_history_max_age_s: float = Field(86_400.0, gt=0, le=365 * 86_400,
                                             description="seconds an event counts in the online history")
-    # Users kept (least recently active dropped first): memory is about 100 bytes per item
-    # kept, so 100,000 users of 50 items is ~0.5 GB at worst per worker; fewer users forget
-    # the quieter ones sooner.
+    # Users kept (least recently active dropped first): memory is about 150 bytes per item
+    # kept, so 100,000 users of 50 items each is ~0.75 GB at worst per worker (most users log
+    # far fewer events a day); fewer users forget the quieter ones sooner.
     online_history_users: int = Field(100_000, ge=1, le=100_000_000,
                                       description="users kept in the online history (least recently active dropped)")
 
