@@ -223,6 +223,19 @@ def cmd_catalogue_apply(args) -> None:
     print(json.dumps({"applied": len(changes), "last_change": seq, "store": str(store.path)}))
 
 
+def cmd_events_export(args) -> None:
+    from recsys.artifacts.events import DATABASE, EventLog
+
+    root = Path(args.artifacts)
+    path = Path(args.events_db) if args.events_db else root / DATABASE
+    if not args.events_db and not root.is_dir():
+        raise DataError(f"{root}: artifact root not found")
+    if not path.is_file():  # opening would create an empty log: say there is none instead
+        raise DataError(f"{path}: no event log (POST /events writes it; RECSYS_EVENTS_DB of the service)")
+    log = EventLog(path)
+    print(json.dumps({"exported": log.export(args.out), "out": str(args.out), "log": str(path)}))
+
+
 def cmd_serve(args) -> None:
     from pydantic import ValidationError
 
@@ -457,6 +470,15 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s.add_argument("--version", help="version whose item features upserts must carry (default: the one served)")
     s.add_argument("--catalogue-db", help="the store (default ARTIFACTS/catalogue.db; RECSYS_CATALOGUE_DB of the service)")
     s.set_defaults(func=cmd_catalogue_apply)
+
+    s = subcommand(sub, "events", help="the service's event log (POST /events)")
+    ev = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    s = subcommand(ev, "export", help="write the event log as a data directory's events file, which "
+                                      "`recsys train` adds to the interactions")
+    s.add_argument("--artifacts", required=True)
+    s.add_argument("--out", required=True, help="DATA/events.csv or DATA/events.parquet (replaced)")
+    s.add_argument("--events-db", help="the log (default ARTIFACTS/events.db; RECSYS_EVENTS_DB of the service)")
+    s.set_defaults(func=cmd_events_export)
 
     s = subcommand(sub, "serve", help="run the HTTP service (settings also from RECSYS_* env vars)")
     if command in (None, "serve"):

@@ -15,24 +15,20 @@ event loop or the thread pool, so metrics and probes answer while a slow load ru
 from __future__ import annotations
 
 import asyncio
-import hmac
 import threading
 from collections.abc import Callable
-from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from recsys.artifacts.catalogue import MAX_BATCH, CatalogueError, validate
-from recsys.service.errors import InvalidRequest, NotFound, NotReady, Unauthorized
+from recsys.service.auth import require_token
+from recsys.service.errors import InvalidRequest, NotFound, NotReady
 from recsys.service.schemas import ErrorResponse
 from recsys.service.user_features import FeatureName, FeatureValue
 
 APPLY_WAIT_S = 5.0  # longest a POST waits for its own worker to serve the change it wrote
 ItemId = StrictInt | StrictStr
-
-bearer = HTTPBearer(auto_error=False, description="RECSYS_ADMIN_TOKEN")
 
 
 class ReloadResponse(BaseModel):
@@ -64,14 +60,7 @@ class ItemState(BaseModel):
     attributes: dict
 
 
-async def require_admin(request: Request,
-                  credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
-    token = request.app.state.recsys.settings.admin_token
-    if token is None:
-        raise NotFound("admin endpoints are disabled (set RECSYS_ADMIN_TOKEN to enable them)")
-    given = credentials.credentials.encode() if credentials is not None else b""
-    if not hmac.compare_digest(given, token.get_secret_value().encode()):
-        raise Unauthorized("admin endpoints need the header `Authorization: Bearer <RECSYS_ADMIN_TOKEN>`")
+require_admin = require_token("admin_token", "admin endpoints")
 
 
 async def in_own_thread(fn: Callable[[], object]):

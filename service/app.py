@@ -21,7 +21,7 @@ import orjson
 from fastapi import Depends, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from recsys.service import admin, docs, pages
+from recsys.service import admin, docs, events, pages
 from recsys.service.batcher import Arrivals, BatcherStopped, MicroBatcher
 from recsys.artifacts.host import limit_threads
 from recsys.service.catalogue_follower import Follower
@@ -32,7 +32,8 @@ from recsys.service.observability import Metrics, RequestContext, annotate
 from recsys.service.recommender import Recommender, Scored
 from recsys.service.schemas import ErrorResponse, RecommendRequest, RecommendResponse
 from recsys.service.settings import Settings
-from recsys.service.state import Loader, State, load_recommender, open_catalogue
+from recsys.service.online_history import EventFollower, OnlineHistory
+from recsys.service.state import Loader, State, load_recommender, open_catalogue, open_events
 
 log = logging.getLogger("recsys.service")
 BATCHER_STOPPED = "batcher stopped; restart the service"  # nothing restarts the thread but a new process
@@ -104,18 +105,31 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
                                                    settings.catalogue_poll_ms / 1000, applied)
     app_state = {"store": store, "follower": follower}
 
+    # This worker's online histories, fed from the event log; every recommender it loads uses them.
+    history = OnlineHistory(settings.online_history_length, settings.online_history_max_age_s,
+                            settings.online_history_users)
+    state.online_history = history
+    event_log = open_events(settings)
+    event_follower = None if event_log is None else EventFollower(
+        event_log, history, settings.events_poll_ms / 1000, lambda seq: metrics.events_read(seq, len(history)))
+    events_state = {"log": event_log, "follower": event_follower, "accepted": metrics.events_accepted.inc}
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         batcher.start()
         threading.Thread(target=state.start, name="model-loader", daemon=True).start()
         if follower is not None:
             follower.start()
+        if event_follower is not None:
+            event_follower.start()
         try:
             yield
         finally:
             state.draining = True
             if follower is not None:
                 follower.stop()
+            if event_follower is not None:
+                event_follower.stop()
             batcher.close()
 
     # docs_url/redoc_url off: their default pages load scripts from a CDN (service/docs.py serves /docs).
@@ -125,8 +139,10 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
     # Shared with the HTTP protocol (service/shedding.py), which refuses early while it is full.
     app.state.admission = admission = Admission(settings.max_in_flight + settings.max_queue)
     app.state.catalogue = app_state
+    app.state.events = events_state
     install(app)
     admin.install(app)
+    events.install(app)
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -180,7 +196,8 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
                        max_queue=settings.max_queue, queue_timeout=settings.queue_timeout, metrics=metrics,
                        arrivals=arrivals, admission=admission)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_depth=settings.max_json_depth,
-                       metrics=metrics, per_path={"/admin/items": settings.max_admin_body_bytes})
+                       metrics=metrics, per_path={"/admin/items": settings.max_admin_body_bytes,
+                                                         "/events": settings.max_events_body_bytes})
     routes = frozenset(r.path for r in app.routes)
     app.add_middleware(RequestContext, metrics=metrics, routes=routes)
     return app

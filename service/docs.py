@@ -33,6 +33,8 @@ TAGS = [
     {"name": "recommend", "description": "Top-k items for a user, scored by the CTR/CVR heads."},
     {"name": "operations", "description": "Health, readiness, metrics and the served model."},
     {"name": "admin", "description": "Model reloads; behind RECSYS_ADMIN_TOKEN, off without it."},
+    {"name": "events", "description": "Users' clicks and conversions: the online histories and the next "
+                                      "training run; behind RECSYS_EVENTS_TOKEN, off without it."},
 ]
 DESCRIPTION = ("The page at [/](/) explores recommendations in a browser; `GET /model` describes the served "
                "model, whose user features a new user is described by.")
@@ -40,7 +42,8 @@ DESCRIPTION = ("The page at [/](/) explores recommendations in a browser; `GET /
 SUMMARIES = {"/recommend": "Top-k items for a known or a new user",
              "/healthz": "Alive: answers as soon as the process runs",
              "/readyz": "Ready: the model and index are loaded (503 until then and while shutting down)",
-             "/metrics": "Prometheus metrics"}
+             "/metrics": "Prometheus metrics",
+             "/events": "Log users' clicks and conversions"}
 RECOMMEND_DESCRIPTION = """\
 The user tower embeds the user (a known user from the feature store, or a new one from
 `user_features`), the index returns the nearest candidates by inner product, and the CTR and

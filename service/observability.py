@@ -89,6 +89,12 @@ class Metrics:
         self.catalogue_items = Gauge("recsys_catalogue_items", "Items in the served catalogue.", registry=r)
         self.catalogue_unavailable = Gauge("recsys_catalogue_unavailable", "Items of the catalogue unavailable now.",
                                            registry=r)
+        self.events_accepted = Counter("recsys_events_accepted", "Events logged by POST /events (this worker).",
+                                       registry=r)
+        self.events_last_seq = Gauge("recsys_events_last_seq", "Sequence number of the last event this worker read "
+                                     "from the event log (the log's size, as nothing is ever removed).", registry=r)
+        self.online_history_users = Gauge("recsys_online_history_users", "Users with an online history in this "
+                                          "worker.", registry=r)
         self.in_flight = Gauge("recsys_in_flight", "Recommend requests being computed.", registry=r)
         self.queued = Gauge("recsys_queued", "Recommend requests waiting for a slot.", registry=r)
         # Bounded: method and route are fixed sets ("other" for unknown paths), status codes few.
@@ -108,6 +114,10 @@ class Metrics:
     def catalogue(self, size: int, unavailable: int) -> None:
         self.catalogue_items.set(size)
         self.catalogue_unavailable.set(unavailable)
+
+    def events_read(self, last_seq: int, users: int) -> None:
+        self.events_last_seq.set(last_seq)
+        self.online_history_users.set(users)
 
     def serving(self, version: str) -> None:
         self.model_info.clear()

@@ -4,8 +4,8 @@ Each field is declared once, here: its type and bounds, its default, a one-line 
 (the `recsys serve --help` text, generated from these fields) and, beside it, the trade-off.
 The README's settings table is checked against these fields by a test.
 
-The one exception is the admin token: environment only, because a command line is visible
-to every local user (`ps`).
+The exceptions are the tokens (admin, events): environment only, because a command line is
+visible to every local user (`ps`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_ADMIN_TOKEN_LENGTH = 16
-ENV_ONLY = frozenset({"admin_token"})  # secrets: never a flag
+ENV_ONLY = frozenset({"admin_token", "events_token"})  # secrets: never a flag
 ENV_PREFIX = "RECSYS_"
 
 
@@ -138,9 +138,38 @@ class Settings(BaseSettings):
     catalogue_poll_ms: float = Field(100.0, ge=5, le=10_000, description="milliseconds between polls of the "
                                                                           "catalogue store for changes")
 
+    # The event log (artifacts/events.py), written by POST /events, followed by every worker
+    # for the online histories, exported for training (`recsys events export`). Unset:
+    # ARTIFACTS/events.db. Like the catalogue store: writable, on a local disk.
+    events_db: Path | None = Field(None, description="event log (SQLite); unset: ARTIFACTS/events.db")
+    # How often every worker polls the event log (milliseconds); the worker that accepted an
+    # event polls at once. Shorter = other workers see events sooner, a little more idle work.
+    events_poll_ms: float = Field(100.0, ge=5, le=10_000, description="milliseconds between polls of the event "
+                                                                      "log for new events")
+    # Largest POST /events body: a full batch of 10,000 events is ~0.8-1 MB.
+    max_events_body_bytes: int = Field(2 * 1024 * 1024, ge=1_024, le=256 * 1024 * 1024,
+                                       description="largest POST /events body (bytes)")
+    # Online histories (service/online_history.py), per worker, fed by the event log: each
+    # user's latest clicked or converted items join the stored history of a model whose user
+    # tower takes one. Items kept per user: more than the tower pools (its history_length)
+    # buys nothing; fewer cuts the events' effect short.
+    online_history_length: int = Field(50, ge=1, le=10_000, description="items kept per user in the online history")
+    # Events older than this (seconds, by their timestamp) are dropped: longer keeps a
+    # returning user's session alive, but the next training run holds those events anyway.
+    online_history_max_age_s: float = Field(86_400.0, gt=0, le=365 * 86_400,
+                                            description="seconds an event counts in the online history")
+    # Users kept (least recently active dropped first): memory is about 150 bytes per item
+    # kept, so 100,000 users of 50 items each is ~0.75 GB at worst per worker (most users log
+    # far fewer events a day); fewer users forget the quieter ones sooner.
+    online_history_users: int = Field(100_000, ge=1, le=100_000_000,
+                                      description="users kept in the online history (least recently active dropped)")
+
     # Bearer token for POST /admin/reload. Unset = the admin endpoint is off (404). At least
     # 16 characters. Environment only (RECSYS_ADMIN_TOKEN): no flag, see above.
     admin_token: SecretStr | None = Field(None, exclude=True, description="bearer token for /admin/reload and /admin/items")
+    # Bearer token for POST /events, the same rules: unset = off (404); environment only
+    # (RECSYS_EVENTS_TOKEN). A token of its own: whatever sends events needs no admin rights.
+    events_token: SecretStr | None = Field(None, exclude=True, description="bearer token for POST /events")
 
     # After SIGTERM: seconds /readyz answers 503 while requests are still served, so a load
     # balancer stops routing here before the listener closes. 0 = stop accepting at once;
@@ -152,14 +181,14 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(10.0, gt=0, le=3600, description="seconds in-flight requests get to finish on "
                                                                        "stop")
 
-    @field_validator("admin_token", mode="before")
+    @field_validator("admin_token", "events_token", mode="before")
     @classmethod
     def _token(cls, v):
         if v is None or (isinstance(v, str) and v == ""):
             return None  # an empty variable means "not configured"
         return v
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "events_token")
     @classmethod
     def _strong_token(cls, v: SecretStr | None):
         if v is not None:
@@ -175,6 +204,12 @@ class Settings(BaseSettings):
         from recsys.artifacts.catalogue import DATABASE
 
         return self.catalogue_db if self.catalogue_db is not None else self.artifacts / DATABASE
+
+    @property
+    def events_path(self) -> Path:
+        from recsys.artifacts.events import DATABASE
+
+        return self.events_db if self.events_db is not None else self.artifacts / DATABASE
 
 
 def env_name(field: str) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from recsys.artifacts.catalogue import Catalogue
 from recsys.artifacts.errors import DataError
+from recsys.artifacts.events import EventLog
 from recsys.artifacts.version import Version
 from recsys.service.errors import ReloadFailed, ReloadInProgress
 from recsys.artifacts.host import release_free_memory
@@ -53,6 +54,20 @@ def open_catalogue(settings: Settings) -> Catalogue | None:
         return None
 
 
+def open_events(settings: Settings) -> EventLog | None:
+    """The event log, or None when there is none and none can be created (a read-only artifact
+    root without RECSYS_EVENTS_DB): users' histories are then the stored ones and POST /events
+    answers 503."""
+    path = settings.events_path
+    try:
+        return EventLog(path)
+    except DataError as e:
+        if path.exists():
+            raise
+        log.warning("no event log (%s): online histories stay empty; POST /events is off", e)
+        return None
+
+
 Loader = Callable[[Settings, Version | None], Recommender]
 
 
@@ -68,6 +83,9 @@ class State:
         self.on_fatal: Callable[[str], None] | None = None  # called when the first load fails
         self.after_admin_reload: Callable[[], None] | None = None  # a worker tells its supervisor
         self.on_first_load: Callable[[Recommender], None] | None = None  # says where the service listens
+        # user_id -> the items of the user's logged events (this worker's OnlineHistory): every
+        # recommender loaded here gets it, at start and on each reload.
+        self.online_history: Callable[[str], list[str]] | None = None
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -100,6 +118,8 @@ class State:
             still = f"still serving {old.version}" if old is not None else "nothing is served"
             log.error("model load failed, %s: %s", still, self.error)
             raise ReloadFailed(f"reload refused, {still}: {self.error}") from None
+        if self.online_history is not None:
+            rec.online_history = self.online_history
         self.recommender = rec  # the swap
         if old is not None:
             old.release()  # its files may now be pruned; it answers from memory

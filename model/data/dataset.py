@@ -3,7 +3,10 @@
 Ids and categorical values are read as strings; numerics as floats; labels as 0/1.
 Anything that breaks the contract raises DataError with one line saying what and where.
 Interactions that reference unknown users or items are an error (with the count), not
-silently dropped: a broken join should stop training, not shrink it.
+silently dropped: a broken join should stop training, not shrink it. The optional events
+file (the service's event log, `recsys events export`) is different: users and items come
+and go after a data set is cut, so its events of unknown users or items are dropped and
+counted (`Dataset.events`), the rest added as positive interactions.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import pandas as pd
 
 from recsys.artifacts import hashing
 from recsys.artifacts.errors import ConfigError, DataError
+from recsys.artifacts.events import COLUMNS as EVENT_COLUMNS
+from recsys.artifacts.events import EVENTS
 from recsys.artifacts.features import KEYS, FeatureSpec
 
 LABELS = ("click", "conversion")
@@ -28,6 +33,21 @@ SIDE_FILES = ("truth.parquet", "world.npz", "world.json", "test.parquet", "conve
 
 
 @dataclass
+class EventsAdded:
+    """What the events file added: events read, interactions they became, events dropped."""
+
+    path: Path
+    events: int
+    interactions: int
+    unknown_users: int
+    unknown_items: int
+
+    def describe(self) -> str:
+        return (f"{self.path.name}: {self.events} events -> {self.interactions} positive interactions; dropped "
+                f"{self.unknown_users} of unknown users, {self.unknown_items} of unknown items")
+
+
+@dataclass
 class Dataset:
     directory: Path
     spec: FeatureSpec
@@ -35,6 +55,7 @@ class Dataset:
     items: pd.DataFrame
     interactions: pd.DataFrame
     fingerprint: str
+    events: EventsAdded | None = None  # None without an events file
 
     def joined(self, rows: np.ndarray | None = None) -> pd.DataFrame:
         """Interactions (optionally a subset of row positions) with user and item features."""
@@ -45,8 +66,10 @@ class Dataset:
         return out.merge(self.items[["item_id", *item_cols]], on="item_id", how="left")
 
 
-def find_table(directory: Path, name: str) -> Path:
+def find_table(directory: Path, name: str, optional: bool = False) -> Path | None:
     found = [p for p in (directory / f"{name}.parquet", directory / f"{name}.csv") if p.is_file()]
+    if not found and optional:
+        return None
     if not found:
         raise DataError(f"{directory}: missing {name}.csv or {name}.parquet")
     if len(found) > 1:
@@ -149,9 +172,53 @@ def load_dataset(directory: str | Path) -> Dataset:
         if unknown.any():
             raise DataError(f"{path}: {int(unknown.sum())} interaction(s) reference unknown {key}s, "
                             f"e.g. {inter[key][unknown].iloc[0]!r}")
-    inter = inter.reset_index(drop=True)
     files = [directory / "features.toml", find_table(directory, "users"), find_table(directory, "items"), path]
-    return Dataset(directory, spec, users, items, inter, fingerprint(files))
+    events_path, added = find_table(directory, "events", optional=True), None
+    if events_path is not None:
+        extra, added = _events(events_path, users, items, timed="timestamp" in inter.columns)
+        inter = pd.concat([inter, extra], ignore_index=True)
+        files.append(events_path)
+    inter = inter.reset_index(drop=True)
+    return Dataset(directory, spec, users, items, inter, fingerprint(files), added)
+
+
+def _events(path: Path, users: pd.DataFrame, items: pd.DataFrame, timed: bool) -> tuple[pd.DataFrame, EventsAdded]:
+    """The events file as interactions: every click a row (click 1); a conversion the
+    conversion of the same user's earliest unconverted click of that item, else a row of its
+    own (click 1, conversion 1: a conversion implies the click)."""
+    frame = read_table(path, ["user_id", "item_id", "event"])
+    _require(frame, list(EVENT_COLUMNS), path)
+    ev = frame[list(EVENT_COLUMNS)].copy()
+    for key in ("user_id", "item_id"):
+        ev[key] = ev[key].astype(str)
+        empty = ev[key].isna() | (ev[key] == "")
+        if empty.any():
+            raise DataError(f"{path}: {int(empty.sum())} event(s) with an empty {key}")
+    bad = ~ev["event"].isin(EVENTS)
+    if bad.any():
+        raise DataError(f"{path}: column 'event' must be one of {list(EVENTS)}; {int(bad.sum())} row(s) are not, "
+                        f"e.g. {ev['event'][bad].iloc[0]!r}")
+    stamps = pd.to_numeric(ev["timestamp"], errors="coerce").astype(float)
+    if (~np.isfinite(stamps)).any():
+        raise DataError(f"{path}: column 'timestamp' has {int((~np.isfinite(stamps)).sum())} missing or "
+                        "non-numeric value(s) (epoch seconds)")
+    ev["timestamp"] = stamps
+    unknown_user = ~ev["user_id"].isin(users["user_id"])
+    unknown_item = ~unknown_user & ~ev["item_id"].isin(items["item_id"])
+    kept = ev[~unknown_user & ~unknown_item].sort_values(["user_id", "item_id", "timestamp"], kind="stable")
+    pair = [kept["user_id"], kept["item_id"]]
+    nth = kept.groupby([*pair, kept["event"]]).cumcount()  # the n-th click / conversion of its pair
+    is_click = kept["event"] == "click"
+    conversions = (~is_click).groupby(pair).transform("sum")
+    clicks = is_click.groupby(pair).transform("sum")
+    rows = kept[is_click | (nth >= clicks)]  # clicks, and the conversions no click precedes
+    converted = ~is_click | (nth < conversions)
+    out = pd.DataFrame({"user_id": rows["user_id"], "item_id": rows["item_id"], "click": np.int8(1),
+                        "conversion": converted[rows.index].astype(np.int8)})
+    if timed:
+        out["timestamp"] = rows["timestamp"]
+    added = EventsAdded(path, len(ev), len(out), int(unknown_user.sum()), int(unknown_item.sum()))
+    return out.reset_index(drop=True), added
 
 
 def split(n: int, test_size: float = 0.2, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,8 @@ def train(data_dir: str | Path, out_root: str | Path, config: TrainConfig | None
     if cluster is not None:
         multiworker.check_same_data(cluster, ds.fingerprint)
     say(_describe(ds))
+    if ds.events is not None:
+        say(ds.events.describe())
     data = prepare(ds, config)
     model = build_model(ds.spec, data, config)
     optimizer = make_optimizer(model, config)

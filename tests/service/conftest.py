@@ -10,11 +10,26 @@ import pytest
 
 from recsys.artifacts import version as layout
 from tests.artifacts.versions import clone_version
+from tests.conftest import recsys
 from tests.service.servers import MAX_K, start_serve
 
 INDEX_KINDS = ("flat", "ivf", "hnsw")
 # Every kind must find every item of the catalogue (short approximate answers are completed exactly).
 EVERY_ITEM_KINDS = INDEX_KINDS
+HISTORY = 10  # items the history model's user tower pools
+
+
+@pytest.fixture(scope="session")
+def history_root(tmp_path_factory):
+    """An artifact root of a model whose user tower takes a history of HISTORY items; its data
+    directory is the root's sibling `data`."""
+    base = tmp_path_factory.mktemp("history")
+    data, root = base / "data", base / "artifacts"
+    recsys("simulate", "--profile", "realistic", "--users", "600", "--items", "200", "--interactions", "20000",
+           "--out", str(data))
+    recsys("train", "--data", str(data), "--out", str(root), "--epochs", "3", "--history-length", str(HISTORY))
+    recsys("build-index", "--artifacts", str(root))
+    return root
 
 
 @pytest.fixture(scope="session")

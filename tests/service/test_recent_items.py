@@ -6,21 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import recsys
+from tests.service.conftest import HISTORY
 from tests.service.servers import start_serve
-
-HISTORY = 10
-
-
-@pytest.fixture(scope="module")
-def history_root(tmp_path_factory):
-    base = tmp_path_factory.mktemp("history")
-    data, root = base / "data", base / "artifacts"
-    recsys("simulate", "--profile", "realistic", "--users", "600", "--items", "200", "--interactions", "20000",
-           "--out", str(data))
-    recsys("train", "--data", str(data), "--out", str(root), "--epochs", "3", "--history-length", str(HISTORY))
-    recsys("build-index", "--artifacts", str(root))
-    return root
 
 
 @pytest.fixture(scope="module")

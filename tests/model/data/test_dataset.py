@@ -70,3 +70,31 @@ def test_split_matches_sklearn():
     train, test = split(n, 0.2, 42)
     sk_train, sk_test = train_test_split(np.arange(n), test_size=0.2, random_state=42)
     assert train.tolist() == sk_train.tolist() and test.tolist() == sk_test.tolist()
+
+
+def test_an_events_file_adds_positive_interactions_and_counts_what_it_drops(data):
+    base = load_dataset(data)
+    user, item = base.interactions["user_id"].iloc[0], base.interactions["item_id"].iloc[0]
+    pd.DataFrame({"user_id": [user, user, user, "nobody", user],
+                  "item_id": [item, item, "2", item, "no-item"],
+                  "event": ["click", "conversion", "conversion", "click", "click"],
+                  "timestamp": [10, 11, 12, 13, 14]}).to_csv(data / "events.csv", index=False)
+    ds = load_dataset(data)
+    added = ds.interactions.iloc[len(base.interactions):]
+    # The click and its conversion are one interaction; the lone conversion implies its click.
+    assert sorted(added[["user_id", "item_id", "click", "conversion"]].values.tolist()) == \
+        sorted([[user, item, 1, 1], [user, "2", 1, 1]])
+    assert (ds.events.events, ds.events.interactions, ds.events.unknown_users, ds.events.unknown_items) == (5, 2, 1, 1)
+    assert ds.fingerprint != base.fingerprint
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda f: f.assign(event="view"), "column 'event' must be one of"),
+    (lambda f: f.drop(columns="timestamp"), "missing column"),
+    (lambda f: f.assign(timestamp="soon"), "column 'timestamp' has 1 missing or non-numeric"),
+])
+def test_a_broken_events_file_is_one_clear_error(data, edit, message):
+    frame = pd.DataFrame({"user_id": ["1"], "item_id": ["1"], "event": ["click"], "timestamp": [1.0]})
+    edit(frame).to_csv(data / "events.csv", index=False)
+    with pytest.raises(DataError, match=message):
+        load_dataset(data)
