@@ -128,7 +128,7 @@ def cold_line(results: dict) -> str:
     if not cold:
         return ""
     return (f"Cold users: the {cold['users_ranked']:,} of the ranked users with at most {cold['max_training_clicks']} "
-            "training clicks, ranked as above" + (" (none here: no rows)" if not cold["users_ranked"] else "") + ".")
+            "training clicks, ranked as above" + (" (none here)" if not cold["users_ranked"] else "") + ".")
 
 
 def history_table(results: dict) -> list[str]:
