@@ -38,7 +38,7 @@ def baseline_fit(data: Path, batch_size: int, steps: int) -> float:
     import tensorflow as tf
 
     from recsys.artifacts.feature_store import to_columns
-    from recsys.model.data.dataset import load_dataset, split
+    from recsys.model.data.dataset import load_dataset, split_rows
     from recsys.model.training.heads import HeadsLayer
     from recsys.model.training.config import make_config
     from recsys.model.training.inputs import fit_all_preprocessing
@@ -46,7 +46,7 @@ def baseline_fit(data: Path, batch_size: int, steps: int) -> float:
 
     config = make_config("default")
     ds = load_dataset(data)
-    train_rows, _ = split(len(ds.interactions), config.test_size, config.seed)
+    train_rows, _ = split_rows(ds.interactions, config.split, config.test_size, config.seed)
     rows = train_rows[: steps * batch_size * 2]
     prep = fit_all_preprocessing(ds, train_rows)
     frame = ds.joined(rows)

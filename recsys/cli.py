@@ -147,7 +147,7 @@ def cmd_train(args) -> None:
                          learning_rate=args.learning_rate, seed=args.seed, cvr_loss=args.cvr_loss,
                          head_inputs=args.head_inputs, retrieval_weight=args.retrieval_weight,
                          id_dropout=args.id_dropout, history_length=args.history_length,
-                         history_table=args.history_table)
+                         history_table=args.history_table, split=args.split)
     path, metrics = train(args.data, args.out, config, distributed=args.distributed)
     if path is None:  # a distributed run's non-chief worker: the chief wrote the version
         print(json.dumps({"version": None, "path": None, **metrics}))
@@ -354,7 +354,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     s = subcommand(sub, "train", help="train the two towers and heads; write a new artifact version")
     if command in (None, "train"):  # the choices come from modules this command loads anyway
         from recsys.artifacts.heads import INPUTS as HEAD_INPUTS
-        from recsys.model.training.config import CVR_LOSSES, HISTORY_TABLES, PRESETS, TrainConfig
+        from recsys.model.training.config import CVR_LOSSES, HISTORY_TABLES, PRESETS, SPLITS, TrainConfig
 
         s.add_argument("--data", required=True, help="dataset directory (users, items, interactions, features.toml)")
         s.add_argument("--out", required=True, help="artifact root; a new version directory is created under it")
@@ -377,6 +377,10 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
                        help=f"Adam's learning rate (dense weights; also the embedding tables under adam); "
                             f"{preset_default('learning_rate')}")
         s.add_argument("--seed", type=_seed, help="seeds the split, initialisation and shuffling (default 42)")
+        s.add_argument("--split", choices=SPLITS,
+                       help="which interactions are held out for evaluation: random, a seeded share of all rows; "
+                            "time, each user's latest share by timestamp (needs a timestamp column); "
+                            f"{preset_default('split')}")
         s.add_argument("--cvr-loss", choices=CVR_LOSSES,
                        help="masked: CVR loss on clicked rows (the article); esmm: pCTR*pCVR over all exposures; "
                             f"{preset_default('cvr_loss')}")

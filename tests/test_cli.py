@@ -56,7 +56,7 @@ def test_module_entry_point_of_build_index_is_the_command(module):
 def test_evaluate_reports_the_training_metrics(seed_artifacts, seed_data):
     out = json.loads(recsys("evaluate", "--artifacts", str(seed_artifacts), "--data", str(seed_data)).stdout)
     manifest = layout.read_manifest(layout.resolve(seed_artifacts))
-    assert out["rows"] == "held-out split" and out["n_rows"] == 200
+    assert out["rows"] == "held-out split" and out["n_rows"] == 200 and out["split"] == "random"
     # The exported SavedModels + numpy heads reproduce the AUCs the Keras model measured in training.
     for key in ("ctr_auc", "cvr_auc", "ctcvr_auc"):
         assert abs(out[key] - manifest["metrics"][key]) < 1e-3, key

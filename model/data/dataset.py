@@ -228,6 +228,47 @@ def split(n: int, test_size: float = 0.2, seed: int = 42) -> tuple[np.ndarray, n
     return perm[n_test:], perm[:n_test]
 
 
+def time_split(users: pd.Series, timestamps: pd.Series, test_size: float = 0.2,
+               seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row positions: each user's latest ceil(test_size x rows) rows by time are held
+    out, at most all but one where the user has two or more (a user keeps a row to be known by).
+
+    Ties in time go by row order. The training positions come in a seeded random order (the
+    validation rows are taken from their front), the held-out ones in row order.
+    """
+    user_codes = pd.factorize(users, sort=False)[0]
+    n = len(user_codes)
+    order = np.lexsort((np.arange(n), timestamps.to_numpy(np.float64), user_codes))  # by user, then time
+    counts = np.bincount(user_codes, minlength=user_codes.max() + 1 if n else 0)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    n_test = np.ceil(test_size * counts - 1e-9).astype(np.int64)  # 0.2 x 5 rows is 1, not 2
+    n_test = np.where(counts >= 2, np.minimum(n_test, counts - 1), n_test)
+    sorted_users = user_codes[order]
+    rank_from_end = starts[sorted_users] + counts[sorted_users] - np.arange(n)  # 1 = the user's latest row
+    held = rank_from_end <= n_test[sorted_users]
+    test = np.sort(order[held])
+    train = order[~held]
+    return np.random.RandomState(seed).permutation(train), test
+
+
+def split_rows(interactions: pd.DataFrame, how: str = "random", test_size: float = 0.2,
+               seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row positions of `interactions`: the one place training and evaluation take
+    their split from, so both hold out the same rows. `how` (TrainConfig.split):
+
+    random   a seeded share of all rows (the article's split)
+    time     each user's latest rows by `timestamp` (time_split): the model is scored on what came after
+    """
+    if how == "time":
+        if "timestamp" not in interactions.columns:
+            raise DataError("the time split needs a timestamp column in the interactions; this data set has "
+                            "none (use the random split)")
+        return time_split(interactions["user_id"], interactions["timestamp"], test_size, seed)
+    if how != "random":
+        raise ConfigError(f"split must be random or time, not {how!r}")
+    return split(len(interactions), test_size, seed)
+
+
 def write_dataset(out: Path, users: pd.DataFrame, items: pd.DataFrame, interactions: pd.DataFrame,
                   spec: FeatureSpec, fmt: str = "csv") -> None:
     """Write the three tables ("csv" or "parquet") and features.toml to `out`, replacing any data set there."""

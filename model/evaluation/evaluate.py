@@ -1,7 +1,8 @@
 """Offline evaluation of one artifact version against baselines, printed as JSON.
 
 Evaluation rows: the held-out split of the training data when the dataset fingerprint
-matches the version's manifest (the same split is recomputed), otherwise every
+matches the version's manifest (the same split is recomputed by dataset.split_rows from the
+manifest's config, random or time; "split" in the result says which), otherwise every
 interaction. Ranking positives: each user's held-out clicked items, or the items listed in
 the dataset's `test.parquet` (leave-last-out data sets such as the MovieLens conversion).
 
@@ -16,10 +17,13 @@ On simulated data with a saved world (truth) also:
     true_ndcg@K_by_<obj>   the catalogue ranked by <obj> (the objective, and ctr), gains =
                        the true pCTCVR of each item; at each K asked for and at 50
 Baselines get the same metrics: popularity (click counts; smoothed item CTR/CVR),
-random, the oracle (true probabilities) and, for pointwise metrics only, `bayes`: the
+item_knn (rankings only: summed cosine similarity of item co-clicks to the user's training
+clicks, model/evaluation/knn.py), random, the oracle (true probabilities) and, for pointwise metrics only, `bayes`: the
 posterior mean of a learner that knows every item and the world's equations and infers
 each user from their training rows (model/evaluation/bayes.py). `index` compares the ANN index with exact
-search: recall@K of its top-K against the exact top-K by similarity.
+search: recall@K of its top-K against the exact top-K by similarity. `cold_users` repeats the
+ranking metrics of every ranking scorer over the ranked users with at most COLD_USER_CLICKS
+training clicks, with their count.
 """
 
 from __future__ import annotations
@@ -37,11 +41,15 @@ from recsys.artifacts.progress import Progress
 from recsys.artifacts.version import Version
 from recsys.artifacts.user_history import COLUMN as HISTORY
 from recsys.artifacts.user_history import StoredHistories, latest_clicks
-from recsys.model.data.dataset import load_dataset, split
+from recsys.model.data.dataset import load_dataset, split_rows
 from recsys.model.data.world import World
 from recsys.model.evaluation.bayes import BayesPredictor, available
+from recsys.model.evaluation.knn import ItemKNNScorer
 
 BAYES_MAX_USERS = 100_000
+# Users with at most this many training clicks are also scored on their own ("cold_users"): the
+# users a collaborative signal knows least about.
+COLD_USER_CLICKS = 2
 # Scores that can rank the catalogue: the service's ctcvr, either head alone, or u·v.
 OBJECTIVES = ("ctcvr", "ctr", "cvr", "similarity")
 
@@ -198,12 +206,17 @@ def _pointwise_metrics(p_click, p_conv, rows: pd.DataFrame, truth_rows: pd.DataF
 
 
 def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks, objective,
-                     world=None, true_k: int = 50, batch: int = 128, name: str = "model") -> dict:
+                     world=None, true_k: int = 50, batch: int = 128, name: str = "model",
+                     cold: np.ndarray | None = None) -> dict:
+    """Recall/NDCG@K (and true NDCG on simulated data) of `users`' rankings; with `cold` (a bool per
+    user), the same metrics over those users only, as "cold_users" (absent when there are none)."""
     kmax = max(ks)
+    cold = np.zeros(len(users), bool) if cold is None else np.asarray(cold, bool)
     objectives = [objective] + (["ctr"] if world is not None and objective != "ctr" else [])
     # True NDCG at every K asked for, and always at `true_k` (the report's targets read @50).
     true_ks = sorted({*ks, true_k})
     ranked, true_ndcg = [], {(obj, k): 0.0 for obj in objectives for k in true_ks}
+    cold_ndcg = dict.fromkeys(true_ndcg, 0.0)
     # Training items masked out of each user's ranking (held-out positives stay), as column
     # indices, once per user rather than once per user and objective.
     masked = {u: np.fromiter((catalogue.position[i] for i in seen.get(u, ())
@@ -212,6 +225,7 @@ def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks
     with Progress(len(users), f"evaluate: ranking the catalogue ({name})", "users") as bar:
         for start in range(0, len(users), batch):
             chunk = users[start:start + batch]
+            cold_chunk = cold[start:start + batch]
             gains = true_scores(world, chunk, catalogue.ids, "ctcvr") if world is not None else None
             ideal = ideal_gains(gains, max(true_ks)) if gains is not None else None
             mask_cols = [masked[u] for u in chunk]
@@ -226,11 +240,21 @@ def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks
                 if gains is not None:
                     for k, value in ndcg_at_ks(cols, gains, true_ks, ideal).items():
                         true_ndcg[obj, k] += value * len(chunk)
+                    if cold_chunk.any():
+                        sub = ndcg_at_ks(cols[cold_chunk], gains[cold_chunk], true_ks, ideal[cold_chunk])
+                        for k, value in sub.items():
+                            cold_ndcg[obj, k] += value * cold_chunk.sum()
             bar.update(len(chunk))
     ranked = np.concatenate(ranked) if ranked else np.empty((0, kmax), dtype=object)
     out = recall_ndcg_at_k(ranked, [positives[u] for u in users], list(ks))
     if world is not None and len(users):
         out.update({f"true_ndcg@{k}_by_{obj}": total / len(users) for (obj, k), total in true_ndcg.items()})
+    if cold.any():
+        n_cold = int(cold.sum())
+        sub = recall_ndcg_at_k(ranked[cold], [positives[u] for u in users[cold]], list(ks))
+        if world is not None:
+            sub.update({f"true_ndcg@{k}_by_{obj}": total / n_cold for (obj, k), total in cold_ndcg.items()})
+        out["cold_users"] = sub
     return out
 
 
@@ -261,7 +285,9 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     cfg = manifest["config"]
     n = len(ds.interactions)
     same_data = ds.fingerprint == manifest["data"]["fingerprint"]
-    train_rows, test_rows = split(n, cfg["test_size"], cfg["seed"]) if same_data else (np.empty(0, int), np.arange(n))
+    how = cfg.get("split", "random")  # versions from before the choice existed split at random
+    train_rows, test_rows = (split_rows(ds.interactions, how, cfg["test_size"], cfg["seed"]) if same_data
+                             else (np.empty(0, int), np.arange(n)))
     rows = ds.joined(test_rows).assign(_row=test_rows)
     train = ds.interactions.iloc[train_rows]
     world, truth_rows = load_truth(Path(data))
@@ -278,6 +304,10 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     users = positives.index.to_numpy()
     if len(users) > max_users:
         users = np.sort(np.random.default_rng(seed).choice(users, max_users, replace=False))
+    # The clicks each ranked user is known by: the training split's, or all the data's before a leave-last-out test.
+    known = ds.interactions if test_file.is_file() else train
+    user_clicks = known[known["click"] == 1].groupby("user_id").size().reindex(users).fillna(0).to_numpy()
+    cold = user_clicks <= COLD_USER_CLICKS
 
     histories = None
     if opened.history_length and (same_data or test_file.is_file()):
@@ -288,6 +318,7 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     scorers = {"model": ModelScorer(opened, ds.users, catalogue, histories)}
     if baselines:
         scorers["popularity"] = PopularityScorer(train if len(train) else ds.interactions, catalogue.ids)
+        scorers["item_knn"] = ItemKNNScorer(train if len(train) else ds.interactions, catalogue.ids)
         scorers["random"] = RandomScorer(len(catalogue), seed)
         if world is not None:
             if available(world) and len(train):
@@ -302,16 +333,22 @@ def evaluate(artifacts: str | Path, data: str | Path, version: str | None = None
     result = {
         "version": manifest["version"],
         "rows": "held-out split" if same_data else "all rows (dataset differs from training data)",
+        "split": how if same_data else None,
         "n_rows": int(len(rows)),
         "objective": objective,
         "ranking_positives": "test.parquet (leave-last-out)" if test_file.is_file() else "held-out clicks",
         "users_ranked": int(len(users)),
+        "cold_users": {"max_training_clicks": COLD_USER_CLICKS, "users_ranked": int(cold.sum())},
     }
     for name, scorer in scorers.items():
-        metrics = _pointwise_metrics(*scorer.pointwise(rows), rows, truth_rows)
+        metrics = {}
+        if hasattr(scorer, "pointwise"):  # item_knn ranks, it does not predict rows
+            metrics = _pointwise_metrics(*scorer.pointwise(rows), rows, truth_rows)
         if hasattr(scorer, "rank"):
             metrics.update(_ranking_metrics(scorer, users, positives, seen, catalogue, ks, objective, world,
-                                            name=name))
+                                            name=name, cold=cold))
+            if "cold_users" in metrics:
+                result["cold_users"][name] = metrics.pop("cold_users")
         if isinstance(scorer, BayesScorer):
             metrics.update(scorer.predictor.diagnostics())
         if name == "model":
@@ -350,12 +387,19 @@ def as_table(result: dict) -> str:
     """The result for a terminal: one row per scorer (model first), one column per metric."""
     scorers = {"model": {k: v for k, v in result.items() if isinstance(v, float | int) and not isinstance(v, bool)
                          and k not in ("n_rows", "users_ranked")}}
-    scorers.update(result.get("baselines", {}))
+    scorers.update({name: dict(m) for name, m in result.get("baselines", {}).items()})
+    cold = result.get("cold_users", {})
+    for name, m in cold.items():  # the cold users' rows below everyone's
+        if isinstance(m, dict) and name in scorers:
+            scorers[name].update({f"cold_users {k}": v for k, v in m.items()})
     metrics = list(dict.fromkeys(k for m in scorers.values() for k, v in m.items()
                                  if isinstance(v, float | int | None) and not isinstance(v, bool)))
     cell = lambda v: "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    lines = [f"version {result['version']}: {result['rows']}, {result['n_rows']:,} rows; "
-             f"{result['users_ranked']:,} users ranked by {result['objective']} against {result['ranking_positives']}",
+    split = f" ({result['split']} split)" if result.get("split") else ""
+    lines = [f"version {result['version']}: {result['rows']}{split}, {result['n_rows']:,} rows; "
+             f"{result['users_ranked']:,} users ranked by {result['objective']} against {result['ranking_positives']}"
+             + (f"; cold_users: the {cold['users_ranked']:,} of them with at most {cold['max_training_clicks']} "
+                "training clicks" if cold else ""),
              ""]
     name_w = max(len(n) for n in scorers)
     for metric in metrics:  # metrics down, scorers across: the names are long, the scorers few

@@ -20,7 +20,7 @@ import numpy as np
 from recsys.artifacts.features import FeatureSpec
 from recsys.artifacts.heads import sigmoid
 from recsys.artifacts.metrics import ctr_cvr_aucs
-from recsys.model.data.dataset import Dataset, load_dataset, split
+from recsys.model.data.dataset import Dataset, load_dataset, split_rows
 from recsys.model.data.world import FILE, World
 from recsys.model.evaluation.bayes import available
 from recsys.model.training.train import train
@@ -60,9 +60,9 @@ def reveal(world: World, ds: Dataset, out: Path) -> None:
     world.save(out)
 
 
-def equations(world: World, ds: Dataset, test_size: float, seed: int) -> dict[str, dict]:
+def equations(world: World, ds: Dataset, test_size: float, seed: int, how: str = "random") -> dict[str, dict]:
     """Held-out AUCs of the truth equations on the revealed inputs, and of the oracle."""
-    _, test = split(len(ds.interactions), test_size, seed)
+    _, test = split_rows(ds.interactions, how, test_size, seed)
     rows = ds.interactions.iloc[test]
     u, i = rows["user_id"].astype(int).to_numpy() - 1, rows["item_id"].astype(int).to_numpy() - 1
     click, conversion = rows["click"].to_numpy(), rows["conversion"].to_numpy()
@@ -84,4 +84,4 @@ def learnability(data: Path, work: Path, config) -> dict[str, dict]:
     world, ds = World.load(data), load_dataset(data)
     reveal(world, ds, Path(work) / "revealed")
     _, metrics = train(Path(work) / "revealed", Path(work) / "artifacts-revealed", config)
-    return {"revealed": rounded(metrics)} | equations(world, ds, config.test_size, config.seed)
+    return {"revealed": rounded(metrics)} | equations(world, ds, config.test_size, config.seed, config.split)

@@ -18,6 +18,9 @@ EMBEDDING_OPTIMIZERS = ("adam", "adagrad")
 # tower's item_id table (one set of item vectors, trained by both towers).
 HISTORY_TABLES = ("own", "shared")
 MAX_HISTORY_LENGTH = 1000
+# Which interactions training holds out (model/data/dataset.py split_rows): a seeded random share
+# (the article's), or each user's latest share by timestamp, so the model is scored on the future.
+SPLITS = ("random", "time")
 
 
 @dataclass
@@ -29,6 +32,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     seed: int = 42
     test_size: float = 0.2
+    split: str = "random"
     hidden: tuple[int, ...] = (64, 32)
     output_activation: str = "relu"
     l2_normalize: bool = False
@@ -71,6 +75,8 @@ class TrainConfig:
             raise ConfigError("retrieval weight must be >= 0, temperature > 0")
         if self.embedding_optimizer not in EMBEDDING_OPTIMIZERS or self.embedding_learning_rate <= 0:
             raise ConfigError("embedding optimizer must be adam or adagrad, with a learning rate > 0")
+        if self.split not in SPLITS:
+            raise ConfigError(f"split must be one of {SPLITS}")
         if not 0 <= self.id_dropout < 1:
             raise ConfigError("id dropout must be in [0, 1)")
         if not 0 <= self.history_length <= MAX_HISTORY_LENGTH or self.history_table not in HISTORY_TABLES:

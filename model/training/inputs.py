@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from recsys.artifacts.features import KEYS
 from recsys.artifacts.errors import ConfigError, DataError
-from recsys.model.data.dataset import Dataset, split
+from recsys.model.data.dataset import Dataset, split_rows
 from recsys.model.training import history
 from recsys.model.training.config import TrainConfig
 from recsys.model.training.history import Histories
@@ -98,7 +98,10 @@ def fit_all_preprocessing(ds: Dataset, train_positions: np.ndarray) -> dict[str,
 
 def prepare(ds: Dataset, config: TrainConfig) -> TrainingData:
     """Split the interactions, fit the preprocessing on the training split and encode both tables."""
-    train_rows, test_rows = split(len(ds.interactions), config.test_size, config.seed)
+    try:
+        train_rows, test_rows = split_rows(ds.interactions, config.split, config.test_size, config.seed)
+    except DataError as e:  # say which data set
+        raise DataError(f"{ds.directory}: {e}") from None
     if len(train_rows) < 2 or len(test_rows) < 1:  # vocabularies are fitted on the training rows
         raise DataError(f"{ds.directory}: {len(ds.interactions)} interaction(s) leave {len(train_rows)} to train on "
                         f"and {len(test_rows)} to hold out; at least 2 and 1 are needed")

@@ -55,7 +55,7 @@ def requirement_names(text: str) -> set[str]:
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 DEPENDENCIES = requirement_names("\n".join(PYPROJECT["project"]["dependencies"]))
-TRAINING_ONLY = {"tensorflow", "tensorflow-cpu", "keras"}
+TRAINING_ONLY = {"tensorflow", "tensorflow-cpu", "keras", "scipy"}  # scipy: offline evaluation only
 
 
 @pytest.mark.parametrize("name", ["build", "api"])
