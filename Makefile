@@ -113,6 +113,13 @@ bench-load: $(VENV)/.installed-report
 	$(NEED_WRK)
 	$(BIN)/python -m bench.load_bench --out docs/PERFORMANCE.md $(BENCH_LOAD_ARGS)
 
+# Serving while 1,000 events a second stream into POST /events, against quiet, and how soon a
+# click serves; rewrites its own section. Uses bench-load's history model.
+.PHONY: bench-events
+bench-events: $(VENV)/.installed-report
+	$(NEED_WRK)
+	$(BIN)/python -m bench.events_bench --out docs/PERFORMANCE.md $(BENCH_EVENTS_ARGS)
+
 # Where a request's CPU goes: py-spy samples the default service under 32 wrk connections;
 # rewrites its own section. Uses bench-load's model.
 .PHONY: bench-profile

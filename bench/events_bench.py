@@ -1,0 +1,156 @@
+"""Events while serving: throughput with a stream of POST /events, and how soon a click serves.
+
+    python -m bench.events_bench [--artifacts DIR] [--rate 1000] [--duration 10] [--out docs/PERFORMANCE.md]
+
+The load benchmark's history model (the same data trained with a 50-click history; built
+under --work when missing) served with default settings and an events token. wrk drives
+`POST /recommend` at 32 connections for --duration seconds, once quiet and once while a client
+posts --rate events a second (batches of a tenth of that every 100 ms: random known users
+clicking random items), in one run; the ratio of the two is the figure. Then, for a few users,
+the time from a click's POST to the first /recommend whose list reflects it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench import load_bench
+from bench.sections import publish
+from recsys.artifacts import host
+from recsys.artifacts.version import INDEX_DIR, ITEM_IDS, Version
+
+SECTION = "events-bench"
+
+
+def stream(url: str, token: str, users: int, items: np.ndarray, rate: int, stop: threading.Event, out: dict) -> None:
+    """POST rate/10 random clicks every 100 ms, on a fixed schedule, until `stop`."""
+    rng = np.random.default_rng(7)
+    per_batch, sent, start = max(1, rate // 10), 0, time.perf_counter()
+    with httpx.Client(base_url=url, timeout=30, headers={"Authorization": f"Bearer {token}"}) as c:
+        n = 0
+        while not stop.is_set():
+            events = [{"user_id": int(u), "item_id": str(i), "event": "click"}
+                      for u, i in zip(rng.integers(1, users + 1, per_batch), rng.choice(items, per_batch))]
+            r = c.post("/events", json={"events": events})
+            if r.status_code != 200:
+                raise RuntimeError(f"POST /events: {r.status_code} {r.text[:200]}")
+            sent += per_batch
+            n += 1
+            stop.wait(max(0.0, start + 0.1 * n - time.perf_counter()))
+    out["events"], out["events_per_s"] = sent, sent / (time.perf_counter() - start)
+
+
+def visible_after(url: str, token: str, users: list[int], items: np.ndarray) -> list[float]:
+    """Seconds from a click's POST until /recommend for that user answers differently."""
+    out = []
+    with httpx.Client(base_url=url, timeout=30) as c:
+        for j, user in enumerate(users):
+            before = c.post("/recommend", json={"user_id": user, "k": 20}).json()["items"]
+            start = time.perf_counter()
+            c.post("/events", headers={"Authorization": f"Bearer {token}"},
+                   json={"events": [{"user_id": user, "item_id": str(items[j]), "event": "click"}]}).raise_for_status()
+            while time.perf_counter() - start < 10:
+                if c.post("/recommend", json={"user_id": user, "k": 20}).json()["items"] != before:
+                    break
+                time.sleep(0.005)
+            out.append(time.perf_counter() - start)
+    return out
+
+
+def measure(artifacts: Path, users: int, rate: int, seconds: float, connections: int, k: int) -> dict:
+    opened = Version.open(artifacts, need_index=True)
+    items = np.load(opened.path / INDEX_DIR / ITEM_IDS)
+    token = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "recommend.lua"
+        script.write_text(load_bench.LUA)
+        os.environ["RECSYS_EVENTS_TOKEN"] = token
+        os.environ["RECSYS_EVENTS_DB"] = str(Path(tmp) / "events.db")
+        try:
+            service = load_bench.Service(artifacts, ["--workers", "1"])
+        finally:
+            del os.environ["RECSYS_EVENTS_TOKEN"], os.environ["RECSYS_EVENTS_DB"]
+        try:
+            url = f"{service.url}/recommend"
+            load_bench.wrk(url, 8, 3, script, users, k, seed=0)
+            quiet = load_bench.wrk(url, connections, seconds, script, users, k, seed=1)
+            stop, streamed = threading.Event(), {}
+            streamer = threading.Thread(target=stream, args=(service.url, token, users, items, rate, stop, streamed))
+            streamer.start()
+            try:
+                busy = load_bench.wrk(url, connections, seconds, script, users, k, seed=2)
+            finally:
+                stop.set()
+                streamer.join()
+            visible = visible_after(service.url, token, list(range(1, 21)), items[-20:])
+        finally:
+            service.stop()
+    return {"quiet": quiet, "busy": busy, **streamed, "visible_s": visible}
+
+
+def report(r: dict, args, model: str) -> str:
+    ratio = r["busy"]["rps"] / r["quiet"]["rps"]
+    v = np.array(r["visible_s"])
+    met = ratio >= 0.9 and r["events_per_s"] >= 950 and r["busy"]["errors"] == 0  # the target's 1,000 events/s
+    return "\n".join([
+        "## Events while serving",
+        "",
+        f"Generated by `python -m bench.events_bench {' '.join(args.argv)}` (`make bench-events`) on "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; re-running replaces this section only.",
+        "",
+        f"- Machine: {host.describe()}; wrk and the event client run on the same cores as the service.",
+        f"- Model: {model}.",
+        f"- `POST /recommend` (k {args.k}) by wrk at {args.connections} connections, {args.duration:g} s each, quiet "
+        f"and while a client posts {args.rate:,} click events a second (batches of {max(1, args.rate // 10)} "
+        "every 100 ms) to `POST /events`; one worker, default settings.",
+        "",
+        "| | requests/s | p50 ms | p99 ms | errors |",
+        "|---|--:|--:|--:|--:|",
+        *(f"| {name} | {x['rps']:,.0f} | {x['p50']:.2f} | {x['p99']:.2f} | {x['errors']} |"
+          for name, x in (("quiet", r["quiet"]), (f"{r['events_per_s']:,.0f} events/s", r["busy"]))),
+        "",
+        f"- Serving while events stream in: {ratio:.2f}× the quiet requests/s (target ≥ 0.9× at 1,000 events/s): "
+        + ("met" if met else "**not met**") + ".",
+        f"- A click's POST until the user's next list reflects it, {len(v)} users: median {np.median(v) * 1000:.0f} ms, "
+        f"max {v.max() * 1000:.0f} ms (target ≤ 1 s): " + ("met" if v.max() <= 1 else "**not met**") + ".",
+    ]) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(prog="python -m bench.events_bench", description=__doc__.splitlines()[0])
+    p.add_argument("--artifacts", type=Path, help="an artifact root whose model takes a history (default: the load "
+                                                  "benchmark's history model, built under --work when missing)")
+    p.add_argument("--work", type=Path, default=Path("var/bench/load"))
+    p.add_argument("--rate", type=int, default=1000, help="events per second while serving")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    p.add_argument("--connections", type=int, default=32)
+    p.add_argument("--k", type=int, default=20)
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    args.argv = argv
+    if args.rate < 1 or args.duration <= 0:
+        p.error("--rate must be >= 1 and --duration > 0")
+    load_bench.wrk_ready(p)
+    if args.artifacts is None:
+        load_bench.prepare(args.work, *load_bench.SIZE)
+    artifacts = args.artifacts or load_bench.prepare_history(args.work, 50)
+    model, users = load_bench.model_info(artifacts)
+    publish(report(measure(artifacts, users, args.rate, args.duration, args.connections, args.k), args, model),
+            args.out, SECTION)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
