@@ -387,8 +387,10 @@ def make_world(n_users: int, n_items: int, seed: int = 0) -> tuple[World, pd.Dat
     # drift: a random walk backwards from the end of the period (where the offset is zero), from
     # its own stream so the rest of the world is what it was before time was simulated
     g = _rng(seed, 4)
-    steps = g.standard_normal((n_users, KNOTS - 1, DIM)) * (DRIFT / np.sqrt(DIM * (KNOTS - 1)))
-    drift = np.cumsum(steps[:, ::-1], axis=1)[:, ::-1].astype(np.float16)
+    drift = np.empty((n_users, KNOTS - 1, DIM), np.float16)
+    for s in range(0, n_users, CHUNK):  # in blocks: a million users' steps at once would take gigabytes
+        steps = g.standard_normal((min(CHUNK, n_users - s), KNOTS - 1, DIM), dtype=np.float32)
+        drift[s:s + CHUNK] = np.cumsum(steps[:, ::-1] * np.float32(DRIFT / np.sqrt(DIM * (KNOTS - 1))), axis=1)[:, ::-1]
 
     world = World(
         user_taste=user_taste, user_price_sens=price_sens.astype(np.float32),

@@ -1,6 +1,8 @@
 """The realistic world in time: tastes drift, exposures come in sessions whose intent raises clicks on
 a few categories, and the truth holds each row's probabilities at its time and intent."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,7 +23,8 @@ def data(tmp_path_factory):
 
 
 def test_tastes_drift_slowly_and_end_at_the_stored_taste(data):
-    _, _, world, _ = data
+    out, _, world, _ = data
+    assert json.loads((out / "world.json").read_text())["format"] == 2  # the format with time
     users = np.arange(world.n_users)
     start, end = world.taste(users, T0), world.taste(users, T0 + SPAN)
     np.testing.assert_allclose(end, world.user_taste, atol=1e-6)
