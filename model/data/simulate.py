@@ -6,10 +6,12 @@ calls in the same order, so its 100 users, 200 items and 1000 exposures come out
 
 `realistic` is a planted world with known truth (model/data/world.py): hidden tastes, features
 correlated with them, power-law popularity, a half-popular half-targeted exposure policy,
-clicks from taste affinity and conversions from price sensitivity and brand quality. Next
-to the data it writes `truth.parquet` (row-aligned p_click, p_conversion and the
-counterfactual conversion_if_clicked label), `world.npz` (the latent parameters, read by
-`World.load`) and `world.json` (sizes, seed, constants, feature names).
+clicks from taste affinity and conversions from price sensitivity and brand quality, over 90
+days of sessions (tastes drift; each session has an intent that raises clicks on a few
+categories). Next to the data it writes `truth.parquet` (row-aligned p_click, p_conversion at
+the row's time and intent, the counterfactual conversion_if_clicked label, the session and its
+intent), `world.npz` (the latent parameters, read by `World.load`) and `world.json` (sizes,
+seed, constants, feature names).
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ import pandas as pd
 from recsys.artifacts.errors import ConfigError
 from recsys.artifacts.features import KEYS, Feature, FeatureSpec
 from recsys.model.data.dataset import resolve_format, write_dataset
-from recsys.model.data.world import PARAMS, exposures, log, make_world
+from recsys.model.data.world import (BROWSE_SHARE, DRIFT, INTENT_SHARPNESS, KNOTS, MAX_INTENT, PARAMS, SESSION_GAP,
+                                     SESSION_ROWS, SPAN, T0, exposures, log, make_world)
+
+# world.json's format: 2 adds time (drift, sessions with an intent); World.load reads either.
+WORLD_FORMAT = 2
 
 SEED_SPEC = FeatureSpec((
     Feature("user_id", "user", "id", 8),
@@ -135,9 +141,13 @@ def simulate_realistic(out: Path, users: int | None = None, items: int | None = 
     write_dataset(out, user_tab, item_tab, inter, spec, fmt)
     truth.to_parquet(Path(out) / "truth.parquet", index=False)
     world.save(out)
-    meta = {"profile": "realistic", **cfg, "params": PARAMS,
+    meta = {"profile": "realistic", "format": WORLD_FORMAT, **cfg, "params": PARAMS,
+            "time": {"start": T0, "span_seconds": SPAN, "drift": DRIFT, "knots": KNOTS,
+                     "session_rows": SESSION_ROWS, "session_gap_seconds": SESSION_GAP, "max_intent": MAX_INTENT,
+                     "intent_sharpness": INTENT_SHARPNESS, "browse_share": BROWSE_SHARE},
             "features": {f.name: mapping.get(f.name, f.name) for f in REALISTIC_SPEC.features},
-            "truth": "truth.parquet rows align with interactions; p_conversion is given a click"}
+            "truth": "truth.parquet rows align with interactions: p_click and p_conversion (given a click) at the "
+                     "row's time and its session's intent (categories, as the items' category names)"}
     (Path(out) / "world.json").write_text(json.dumps(meta, indent=2) + "\n")
     clicks, convs = int(inter["click"].sum()), int(inter["conversion"].sum())
     say(f"done in {time.monotonic() - started:.1f}s")

@@ -157,11 +157,13 @@ class OracleScorer:
         return true_scores(self.world, user_ids, self.catalogue_ids, "ctr" if objective == "ctr" else "ctcvr")
 
 
-def true_scores(world, user_ids: np.ndarray, item_ids: np.ndarray, what: str = "ctcvr") -> np.ndarray:
-    """(B, N) true probabilities of every (user, item) pair."""
+def true_scores(world, user_ids: np.ndarray, item_ids: np.ndarray, what: str = "ctcvr", at=None) -> np.ndarray:
+    """(B, N) true probabilities of every (user, item) pair at `at` (epoch seconds; None: the end of
+    the simulated period), outside any session's intent."""
     users = np.repeat(np.asarray(user_ids), len(item_ids))
     items = np.tile(np.asarray(item_ids), len(user_ids))
-    p = world.p_click(users, items) if what == "ctr" else world.p_ctcvr(users, items)
+    when = {} if at is None else {"at": at}
+    p = world.p_click(users, items, **when) if what == "ctr" else world.p_ctcvr(users, items, **when)
     return np.asarray(p, np.float64).reshape(len(user_ids), len(item_ids))
 
 

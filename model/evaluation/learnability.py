@@ -8,7 +8,9 @@ user's own deviation in propensity and price sensitivity from what the features 
 
 `equations` applies the truth equations to those same inputs: the best any model of them
 can do. The distance from the revealed model to `equations` is what the model loses to
-estimation from the clicks alone; from `equations` to the oracle, what the inputs lack.
+estimation from the clicks alone; from `equations` to the oracle, what the inputs lack (on data
+with time, also how tastes drifted and what each session was after: the revealed taste is the
+one at the end of the period).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from recsys.artifacts.features import FeatureSpec
 from recsys.artifacts.heads import sigmoid
@@ -60,20 +63,30 @@ def reveal(world: World, ds: Dataset, out: Path) -> None:
     world.save(out)
 
 
-def equations(world: World, ds: Dataset, test_size: float, seed: int, how: str = "random") -> dict[str, dict]:
-    """Held-out AUCs of the truth equations on the revealed inputs, and of the oracle."""
+def equations(world: World, ds: Dataset, test_size: float, seed: int, how: str = "random",
+              truth=None) -> dict[str, dict]:
+    """Held-out AUCs of the truth equations on the revealed inputs, and of the oracle (`truth`: the
+    rows' true probabilities at their time and intent, truth.parquet; without it the world's at the
+    rows' timestamps), on the split `how` (random or time)."""
     _, test = split_rows(ds.interactions, how, test_size, seed)
     rows = ds.interactions.iloc[test]
     u, i = rows["user_id"].astype(int).to_numpy() - 1, rows["item_id"].astype(int).to_numpy() - 1
     click, conversion = rows["click"].to_numpy(), rows["conversion"].to_numpy()
     clicked = click == 1
+    # The revealed taste is the one at the end of the period; a session's intent is no input.
     aff = world._affinity(u, i)
     p_click = sigmoid(world.click_logit(aff, i))
-    out = {}
-    for name, bias, sens in (("equations", world.user_conv_bias_base, world.user_price_sens_base),
-                             ("oracle", world.user_conv_bias, world.user_price_sens)):
-        p_conv = sigmoid(world.conv_logit(aff, i, bias[u], sens[u]))
-        out[name] = ctr_cvr_aucs(click, conversion, p_click, p_conv)
+    p_conv = sigmoid(world.conv_logit(aff, i, world.user_conv_bias_base[u], world.user_price_sens_base[u]))
+    out = {"equations": ctr_cvr_aucs(click, conversion, p_click, p_conv)}
+    if truth is not None:
+        oracle = truth.iloc[test]
+        out["oracle"] = ctr_cvr_aucs(click, conversion, oracle["p_click"].to_numpy(), oracle["p_conversion"].to_numpy())
+    else:
+        at = rows["timestamp"].to_numpy(np.float64) if "timestamp" in rows else None
+        aff = world._affinity(u, i, at)
+        out["oracle"] = ctr_cvr_aucs(click, conversion, sigmoid(world.click_logit(aff, i)),
+                                     sigmoid(world.conv_logit(aff, i, world.user_conv_bias[u],
+                                                              world.user_price_sens[u])))
     out = {k: rounded(v) for k, v in out.items()}
     return out | {"held_out": {"rows": int(len(test)), "clicks": int(clicked.sum())}}
 
@@ -82,6 +95,7 @@ def learnability(data: Path, work: Path, config) -> dict[str, dict]:
     """Train `config` on the revealed copy of `data` (under `work`); its held-out AUCs beside
     `equations` and the oracle, on the split `config` defines."""
     world, ds = World.load(data), load_dataset(data)
+    truth = pd.read_parquet(Path(data) / "truth.parquet") if (Path(data) / "truth.parquet").is_file() else None
     reveal(world, ds, Path(work) / "revealed")
     _, metrics = train(Path(work) / "revealed", Path(work) / "artifacts-revealed", config)
-    return {"revealed": rounded(metrics)} | equations(world, ds, config.test_size, config.seed, config.split)
+    return {"revealed": rounded(metrics)} | equations(world, ds, config.test_size, config.seed, config.split, truth)

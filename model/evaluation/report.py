@@ -224,6 +224,36 @@ def learnability_section(results: dict, learned: dict) -> list[str]:
     return lines
 
 
+def freshness_section(data: Path, work: Path) -> list[str]:
+    """Freshness (model/evaluation/freshness.py) of `default` (trained by run_dataset under work) and of
+    the default with a 10-click history, on the same new sessions, beside the intent-blind reference."""
+    from recsys.artifacts.version import Version
+    from recsys.model.data.world import World
+    from recsys.model.evaluation.freshness import draw_sessions, freshness, version_recommender
+
+    log("realistic: training default with a 10-click history (freshness)")
+    history, _ = train(data, work / "realistic-history10", make_config("default", history_length=10))
+    build_index(history.parent, history.name)
+    versions = {"default": Version.open(work / "realistic-default", need_index=True),
+                "default, history 10": Version.open(history.parent, history.name, need_index=True)}
+    world = World.load(data)
+    sessions = draw_sessions(world, n_users=1000)
+    got = {label: freshness(world, version_recommender(v), sessions) for label, v in versions.items()}
+    first = next(iter(got.values()))
+    lines = [f"Freshness: {first['users']:,} users each start a session at the end of the period with an intent "
+             f"(1 or 2 categories, drawn as the simulator draws them); their first {first['clicks']} clicks are drawn "
+             "from the truth at that moment. Each cell is the share of that moment's true top "
+             f"{first['k']} (by true pCTR × pCVR with the intent; the clicked items left out) found in the served "
+             f"top {first['k']}, the request with those clicks as `recent_items` and without "
+             "(model/evaluation/freshness.py). The intent-blind reference is the true top without the intent: the "
+             "best any recommender that ignores the session can do.", "",
+             "| recommender | with recent_items | without |", "|---|---|---|"]
+    lines += [f"| {label} | {r['with_recent_items']:.4f} | {r['without_recent_items']:.4f} |" for label, r in got.items()]
+    lines += [f"| intent-blind reference | {first['intent_blind']:.4f} | {first['intent_blind']:.4f} |",
+              f"| random | {first['random']:.4f} | {first['random']:.4f} |"]
+    return lines
+
+
 def pyplot():
     import matplotlib  # the optional `report` extra: only the plots need it
 
@@ -328,6 +358,7 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
         log("realistic: training default with the world's parameters revealed")
         learned["realistic"] = learnability(data, work / "learnability",
                                             make_config("default", split=split_for(data)))
+    fresh = {"realistic": freshness_section(data, work)}
 
     if movielens is not None:
         data = work / "movielens"
@@ -385,6 +416,8 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
             lines += ["Targets:", ""] + checks + [""]
         if name in learned:
             lines += learnability_section(results, learned[name]) + [""]
+        if name in fresh:
+            lines += fresh[name] + [""]
         bayes = ev.get("baselines", {}).get("bayes")
         if bayes:
             lines += [f"`bayes` importance sampling: {bayes['samples']:,} prior draws, effective sample size "

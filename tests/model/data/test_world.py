@@ -10,7 +10,7 @@ import pytest
 from recsys.artifacts.errors import ConfigError, DataError
 from recsys.model.data.dataset import load_dataset
 from recsys.model.data.simulate import simulate
-from recsys.model.data.world import World
+from recsys.model.data.world import World, parse_intents
 from tests.conftest import recsys
 
 SIZES = {"users": 3000, "items": 800, "interactions": 60000, "seed": 7}
@@ -60,10 +60,12 @@ def test_funnel_in_expected_ranges(loaded):
 def test_truth_functions_reproduce_the_written_truth(loaded):
     ds, world, truth = loaded
     u, i = ds.interactions["user_id"].to_numpy(), ds.interactions["item_id"].to_numpy()  # strings
-    pc, pv = world.p_click(u, i), world.p_conversion(u, i)
+    at, intent = ds.interactions["timestamp"].to_numpy(), truth["intent"].to_numpy()
+    pc, pv = world.p_click(u, i, at=at, intent=intent), world.p_conversion(u, i, at=at)
     np.testing.assert_allclose(pc, truth["p_click"], atol=1e-6)
     np.testing.assert_allclose(pv, truth["p_conversion"], atol=1e-6)
-    np.testing.assert_allclose(world.p_ctcvr(u.astype(int), i.astype(int)), pc * pv, rtol=1e-5)
+    np.testing.assert_allclose(world.p_ctcvr(u.astype(int), i.astype(int), at=at, intent=parse_intents(intent)),
+                               pc * pv, rtol=1e-5)
     # The user x items matrix and its chunked iterator agree with the pairwise functions.
     users = np.array(["1", "17", "2999"])
     m = world.matrix(users, "ctcvr")
@@ -72,7 +74,7 @@ def test_truth_functions_reproduce_the_written_truth(loaded):
     np.testing.assert_allclose(m.ravel(), pairs, rtol=1e-4, atol=1e-7)
     chunks = list(world.iter_matrix(np.arange(1, 11), "ctr", chunk=4))
     assert [len(c) for c, _ in chunks] == [4, 4, 2]
-    np.testing.assert_allclose(np.vstack([mm for _, mm in chunks]), world.matrix(np.arange(1, 11), "ctr"), rtol=1e-5)
+    np.testing.assert_allclose(np.vstack([mm for _, mm in chunks]), world.matrix(np.arange(1, 11), "ctr"), rtol=1e-5, atol=1e-7)
     with pytest.raises(DataError, match="out of range"):
         world.p_click([SIZES["users"] + 1], [1])
 
