@@ -61,15 +61,20 @@ def split_for(data: Path) -> str:
     return "time" if "timestamp" in load_dataset(data).interactions.columns else "random"
 
 
+def run_directory(name: str, label: str) -> str:
+    """Where run_dataset trains configuration `label` of data set `name`, under its work folder."""
+    return f"{name}-{label.replace(' ', '').replace(',', '-')}"
+
+
 def run_dataset(name: str, data: Path, work: Path, configs: dict, **train_overrides) -> dict:
     results = {}
     for label, (preset, overrides) in configs.items():
         log(f"{name}: training {label}")
         config = make_config(preset, **{**overrides, **train_overrides})
         start = time.perf_counter()
-        version, _ = train(data, work / f"{name}-{label.replace(' ', '').replace(',', '-')}", config)
+        version, _ = train(data, work / run_directory(name, label), config)
         seconds = time.perf_counter() - start
-        if label == "default":
+        if label in ("default", HISTORY):  # the freshness section serves both
             build_index(version.parent, version.name)
         log(f"{name}: evaluating {label}")
         ev = evaluate(version.parent, data, version=version.name, ks=KS, baselines=(label == "default"))
@@ -225,17 +230,16 @@ def learnability_section(results: dict, learned: dict) -> list[str]:
 
 
 def freshness_section(data: Path, work: Path) -> list[str]:
-    """Freshness (model/evaluation/freshness.py) of `default` (trained by run_dataset under work) and of
-    the default with a 10-click history, on the same new sessions, beside the intent-blind reference."""
+    """Freshness (model/evaluation/freshness.py) of `default` and of the default with a 10-click
+    history (both trained and indexed by run_dataset under work), on the same new sessions, beside
+    the intent-blind reference."""
     from recsys.artifacts.version import Version
     from recsys.model.data.world import World
     from recsys.model.evaluation.freshness import draw_sessions, freshness, version_recommender
 
-    log("realistic: training default with a 10-click history (freshness)")
-    history, _ = train(data, work / "realistic-history10", make_config("default", history_length=10))
-    build_index(history.parent, history.name)
-    versions = {"default": Version.open(work / "realistic-default", need_index=True),
-                "default, history 10": Version.open(history.parent, history.name, need_index=True)}
+    log("realistic: freshness")
+    versions = {label: Version.open(work / run_directory("realistic", label), need_index=True)
+                for label in ("default", HISTORY)}
     world = World.load(data)
     sessions = draw_sessions(world, n_users=1000)
     got = {label: freshness(world, version_recommender(v), sessions) for label, v in versions.items()}

@@ -6,18 +6,20 @@ import pytest
 
 from recsys.artifacts.version import Version
 from recsys.index.build_index import build_index
-from recsys.model.evaluation.report import freshness_section
+from recsys.model.evaluation.report import HISTORY, freshness_section, run_directory
 from tests.conftest import recsys
 
 
-@pytest.mark.slow  # trains the default preset to early stopping
+@pytest.mark.slow  # trains two models
 def test_the_section_measures_both_models_beside_the_references(tmp_path):
     data, work = tmp_path / "data", tmp_path / "work"
     recsys("simulate", "--profile", "realistic", "--users", "300", "--items", "300", "--interactions", "12000",
            "--seed", "6", "--out", str(data))
-    recsys("train", "--data", str(data), "--out", str(work / "realistic-default"), "--epochs", "1")
-    version = Version.open(work / "realistic-default")
-    build_index(version.path.parent, version.name)
+    for label, flags in (("default", []), (HISTORY, ["--history-length", "10"])):
+        root = work / run_directory("realistic", label)
+        recsys("train", "--data", str(data), "--out", str(root), "--epochs", "1", *flags)
+        version = Version.open(root)
+        build_index(version.path.parent, version.name)
     lines = freshness_section(data, work)
     rows = {m.group(1): (float(m.group(2)), float(m.group(3)))
             for m in (re.fullmatch(r"\| (.+?) \| ([\d.]+) \| ([\d.]+) \|", line) for line in lines) if m}
