@@ -24,22 +24,24 @@ from bench.sections import publish
 from recsys.artifacts import host
 
 SECTION = "serve-profile"
-# (bucket, substrings of a frame's "function (file:line)"), first match wins where noted below.
+# (bucket, substrings of a frame's "function (file:line)"; py-spy shows paths relative to sys.path,
+# "service/recommender.py" for the editable install, "recsys/service/recommender.py" for a wheel).
 # Whole-stack buckets: any frame on the stack decides (the access log's JSON is the log's).
 STACK_BUCKETS = [
     ("access log", ("logging/__init__.py", "JsonFormatter", "TextFormatter")),
-    ("model: towers, index, heads", ("recsys/service/recommender.py", "recsys/index/", "recsys/artifacts/",
-                                     "recsys/service/filters.py", "recsys/service/live_catalogue.py")),
+    ("model: towers, index, heads", ("service/recommender.py", "index/searcher.py", "artifacts/numpy_tower.py",
+                                     "artifacts/heads.py", "service/filters.py", "service/live_catalogue.py",
+                                     "faiss")),
 ]
 # Leaf-first buckets: the deepest frame that matches decides.
 LEAF_BUCKETS = [
     ("JSON encode/decode", ("json/", "orjson")),
     ("pydantic validation", ("pydantic",)),
     ("metrics (prometheus_client)", ("prometheus_client",)),
-    ("batcher hand-off", ("recsys/service/batcher.py", "queue.py", "threading.py")),
-    ("middlewares (request id, limits)", ("recsys/service/observability.py", "recsys/service/limits.py",
-                                         "recsys/service/shedding.py", "starlette/middleware")),
-    ("routing, dependencies, handler", ("fastapi/", "starlette/", "recsys/service/app.py")),
+    ("batcher hand-off", ("service/batcher.py", "queue.py", "threading.py")),
+    ("middlewares (request id, limits)", ("service/observability.py", "service/limits.py",
+                                         "service/shedding.py", "starlette/middleware")),
+    ("routing, dependencies, handler", ("fastapi/", "starlette/", "service/app.py")),
     ("HTTP protocol, event loop", ("uvicorn/", "httptools", "asyncio/", "uvloop", "h11")),
 ]
 

@@ -87,9 +87,10 @@ class Settings(BaseSettings):
     model_threads: int = Field(1, ge=1, le=256, description="threads for one batch's model work (FAISS, BLAS), "
                                                             "per worker")
     # Server processes sharing the port, each with its own copy of the model and index (RSS
-    # grows by that much per worker). One process's event loop and batching thread already
-    # keep two cores busy: on two cores two workers served fewer requests per second than one
-    # (docs/PERFORMANCE.md). Use workers on machines with more cores than that; more workers
+    # grows by that much per worker). Python serves HTTP on one core per process: on two cores,
+    # with model_threads 1, two workers served 1.9x the requests/s of one at 32 connections,
+    # with a lower p99 (docs/PERFORMANCE.md). One is the default because memory doubles (about
+    # 1.5 GB per worker at 1M items); use one worker per core where memory allows. More workers
     # than cores only add memory and context switches.
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the port, each with its own "
                                                      "model copy")
