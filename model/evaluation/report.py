@@ -167,6 +167,29 @@ def bayes_distance(results: dict) -> list[str]:
     return lines
 
 
+def history_targets(name: str, results: dict) -> list[tuple[str, str, bool]]:
+    """The history model against the default (and item-kNN): HR@10 and HR@50 on MovieLens, true
+    NDCG@50 on the simulator."""
+    hist = results.get(HISTORY, {}).get("eval")
+    if hist is None:
+        return []
+    ev = results["default"]["eval"]
+    rows = []
+    if name == "movielens":
+        knn = ev.get("baselines", {}).get("item_knn", {})
+        for k in (10, 50):
+            h, d = hist[f"recall@{k}"], ev[f"recall@{k}"]
+            rows.append((f"history 10: HR@{k} >= 1.3x default", f"{h:.4f} vs {d:.4f} ({h / max(d, 1e-12):.2f}x)",
+                         h >= 1.3 * d))
+            if f"recall@{k}" in knn:
+                rows.append((f"history 10: HR@{k} above item_knn", f"{h:.4f} vs {knn[f'recall@{k}']:.4f}",
+                             h > knn[f"recall@{k}"]))
+    if name == "realistic" and "true_ndcg@50_by_ctcvr" in hist:
+        h, d = hist["true_ndcg@50_by_ctcvr"], ev["true_ndcg@50_by_ctcvr"]
+        rows.append(("history 10: true NDCG@50 above default", f"{h:.4f} vs {d:.4f}", h > d))
+    return rows
+
+
 def targets(name: str, results: dict) -> list[str]:
     """The quality targets, checked against this run's numbers (how far the AUCs are from the best a
     learner could do is `bayes_distance`'s table, not a target)."""
@@ -183,6 +206,7 @@ def targets(name: str, results: dict) -> list[str]:
     if name == "movielens" and "popularity" in base:
         r, p = ev["recall@50"], base["popularity"]["recall@50"]
         rows.append(("HR@50 >= 1.5x most-popular", f"{r:.4f} vs {p:.4f} ({r / max(p, 1e-12):.2f}x)", r >= 1.5 * p))
+    rows += history_targets(name, results)
     if not rows:
         return []
     out = ["| target | measured | met |", "|---|---|---|"]

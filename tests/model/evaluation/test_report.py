@@ -144,3 +144,14 @@ def test_sections_other_runs_wrote_are_kept_whole_and_nothing_else():
            "<!-- cold-start:end -->\ntrailing\n<!-- half:start -->\nno end\n")
     assert kept_sections(old) == ["<!-- cold-start:start -->\n## Cold-start items\n| a |\n<!-- cold-start:end -->"]
     assert kept_sections("# Model quality\n") == []
+
+
+def test_history_targets_compare_the_history_model_with_the_default_and_item_knn():
+    from recsys.model.evaluation.report import HISTORY, history_targets
+
+    default = {"recall@10": 0.05, "recall@50": 0.2, "baselines": {"item_knn": {"recall@10": 0.04, "recall@50": 0.3}}}
+    results = {"default": {"eval": default}, HISTORY: {"eval": {"recall@10": 0.066, "recall@50": 0.25}}}
+    rows = {t: ok for t, _, ok in history_targets("movielens", results)}
+    assert rows == {"history 10: HR@10 >= 1.3x default": True, "history 10: HR@10 above item_knn": True,
+                    "history 10: HR@50 >= 1.3x default": False, "history 10: HR@50 above item_knn": False}
+    assert history_targets("movielens", {"default": {"eval": default}}) == []  # no history model: no rows
