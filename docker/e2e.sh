@@ -325,7 +325,7 @@ replicas up -d --wait --no-deps --scale api=2 api lb > "$WORK/replicas.log" 2>&1
     || { tail -n 30 "$WORK/replicas.log"; fail "up --scale api=2"; }
 ids=$(replicas ps -q api)
 [ "$(wc -w <<< "$ids")" = 2 ] || fail "expected 2 api replicas: $ids"
-answered() { for id in $ids; do docker logs "$id" 2>&1 | grep -c '"route": "/recommend"' || true; done | tr '\n' ' '; }
+answered() { for id in $ids; do docker logs "$id" 2>&1 | grep -cE '"route": ?"/recommend"' || true; done | tr '\n' ' '; }
 for _ in $(seq 1 100); do
     [ "$(http POST /recommend '{"user_id": 1, "k": 3}' | cut -d' ' -f1)" = 200 ] || fail "lb: /recommend not 200"
     case " $(answered)" in *" 0 "*) sleep 0.1 ;; *) break ;; esac
