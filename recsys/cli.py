@@ -124,7 +124,7 @@ def cmd_simulate(args) -> None:
 
     summary = simulate(args.profile, Path(args.out), users=args.users, items=args.items,
                        interactions=args.interactions, seed=args.seed, feature_prefix=args.feature_prefix,
-                       fmt=args.format)
+                       fmt=args.format, funnel=args.funnel)
     print(json.dumps({"out": str(args.out), **summary}))
 
 
@@ -318,6 +318,7 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
     if command in (None, "simulate"):  # the choices come from modules this command loads anyway
         from recsys.model.data.dataset import FORMATS
         from recsys.model.data.simulate import PROFILES
+        from recsys.model.data.world import FUNNELS
 
         s.add_argument("--profile", choices=PROFILES, default="seed",
                        help="seed: the article's data, exactly; realistic: a planted world with known truth "
@@ -330,6 +331,10 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         s.add_argument("--feature-prefix", help="prefix every feature name except user_id and item_id (default none)")
         s.add_argument("--format", choices=FORMATS, default="auto",
                        help="auto: Parquet above 1M interactions, CSV below (default auto)")
+        s.add_argument("--funnel", choices=tuple(FUNNELS), default="realistic",
+                       help="realistic profile's click and conversion rates: realistic, about 8 %% CTR and "
+                            "22 %% CVR after a click; sparse, about 4 %% and 2 %% (rare conversions, "
+                            "Ali-CCP's shape); default realistic")
     s.set_defaults(func=cmd_simulate)
 
     s = subcommand(sub, "convert", help="convert a public data set into the dataset contract")

@@ -134,6 +134,11 @@ CASES = {
                          True, "argument --seed", None),
     "simulate seed -5": (lambda d, r, t: (["simulate", "--seed", "-5", "--out", str(t / "s")], {}),
                          True, "argument --seed", None),
+    "simulate funnel on the seed profile": (
+        lambda d, r, t: (["simulate", "--funnel", "sparse", "--out", str(t / "s")], {}),
+        True, "--funnel applies to the realistic profile only", None),
+    "simulate unknown funnel": (lambda d, r, t: (["simulate", "--profile", "realistic", "--funnel", "dense",
+                                                  "--out", str(t / "s")], {}), True, "argument --funnel", None),
     "unknown flag": (lambda d, r, t: (["train", "--data", "x", "--out", "y", "--epochz", "3"], {}),
                      True, "unrecognized arguments: --epochz 3", None),
     "missing flag": (lambda d, r, t: (["build-index"], {}), True, "the following arguments are required", None),

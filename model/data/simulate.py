@@ -27,8 +27,7 @@ import pandas as pd
 from recsys.artifacts.errors import ConfigError
 from recsys.artifacts.features import KEYS, Feature, FeatureSpec
 from recsys.model.data.dataset import resolve_format, write_dataset
-from recsys.model.data.world import (BROWSE_SHARE, DRIFT, INTENT_SHARPNESS, KNOTS, MAX_INTENT, PARAMS, SESSION_GAP,
-                                     SESSION_ROWS, SPAN, T0, exposures, log, make_world)
+from recsys.model.data.world import (BROWSE_SHARE, DRIFT, FUNNELS, INTENT_SHARPNESS, KNOTS, MAX_INTENT, SESSION_GAP, SESSION_ROWS, SPAN, T0, exposures, log, make_world)
 
 # world.json's format: 2 adds time (drift, sessions with an intent); World.load reads either.
 WORLD_FORMAT = 2
@@ -122,7 +121,9 @@ def _apply(mapping: dict[str, str], spec: FeatureSpec, *frames: pd.DataFrame):
 def simulate_realistic(out: Path, users: int | None = None, items: int | None = None,
                        interactions: int | None = None, seed: int | None = None,
                        rename: dict[str, str] | None = None, feature_prefix: str | None = None,
-                       fmt: str = "auto", progress: bool = True) -> dict:
+                       fmt: str = "auto", progress: bool = True, funnel: str = "realistic") -> dict:
+    if funnel not in FUNNELS:
+        raise ConfigError(f"unknown funnel {funnel!r}; expected one of {sorted(FUNNELS)}")
     cfg = {k: v if v is not None else REALISTIC_DEFAULTS[k]
            for k, v in (("users", users), ("items", items), ("interactions", interactions), ("seed", seed))}
     for k in ("users", "items", "interactions"):
@@ -132,8 +133,8 @@ def simulate_realistic(out: Path, users: int | None = None, items: int | None = 
     fmt = resolve_format(fmt, cfg["interactions"])
     started = time.monotonic()
     say = log if progress else (lambda msg: None)
-    say(f"world: {cfg['users']:,} users, {cfg['items']:,} items (seed {cfg['seed']})")
-    world, user_tab, item_tab = make_world(cfg["users"], cfg["items"], cfg["seed"])
+    say(f"world: {cfg['users']:,} users, {cfg['items']:,} items (seed {cfg['seed']}, {funnel} funnel)")
+    world, user_tab, item_tab = make_world(cfg["users"], cfg["items"], cfg["seed"], funnel)
     say(f"exposures: {cfg['interactions']:,}")
     inter, truth = exposures(world, cfg["interactions"], cfg["seed"], progress=progress)
     spec, user_tab, item_tab = _apply(mapping, REALISTIC_SPEC, user_tab, item_tab)
@@ -141,7 +142,7 @@ def simulate_realistic(out: Path, users: int | None = None, items: int | None = 
     write_dataset(out, user_tab, item_tab, inter, spec, fmt)
     truth.to_parquet(Path(out) / "truth.parquet", index=False)
     world.save(out)
-    meta = {"profile": "realistic", "format": WORLD_FORMAT, **cfg, "params": PARAMS,
+    meta = {"profile": "realistic", "format": WORLD_FORMAT, **cfg, "funnel": funnel, "params": world.params,
             "time": {"start": T0, "span_seconds": SPAN, "drift": DRIFT, "knots": KNOTS,
                      "session_rows": SESSION_ROWS, "session_gap_seconds": SESSION_GAP, "max_intent": MAX_INTENT,
                      "intent_sharpness": INTENT_SHARPNESS, "browse_share": BROWSE_SHARE},
@@ -158,16 +159,21 @@ def simulate_realistic(out: Path, users: int | None = None, items: int | None = 
 
 def simulate(profile: str, out: Path, users: int | None = None, items: int | None = None,
              interactions: int | None = None, seed: int | None = None, rename: dict[str, str] | None = None,
-             feature_prefix: str | None = None, fmt: str = "auto", progress: bool = True) -> dict:
+             feature_prefix: str | None = None, fmt: str = "auto", progress: bool = True,
+             funnel: str = "realistic") -> dict:
     """Write a simulated data set to `out`; returns a summary (sizes, clicks, conversions).
 
     seed: the article's data (its sizes and seed 42 unless given; CSV unless fmt=parquet).
     realistic: the planted world (defaults 20,000 users, 5,000 items, 500,000 exposures,
-    seed 0; Parquet above 1M exposures when fmt=auto). `rename` maps feature names to new
+    seed 0; Parquet above 1M exposures when fmt=auto; `funnel` sets its click and conversion
+    rates, world.FUNNELS). `rename` maps feature names to new
     ones and `feature_prefix` prefixes the others (user_id and item_id stay).
     """
     if profile == "realistic":
-        return simulate_realistic(out, users, items, interactions, seed, rename, feature_prefix, fmt, progress)
+        return simulate_realistic(out, users, items, interactions, seed, rename, feature_prefix, fmt, progress,
+                                  funnel)
+    if funnel != "realistic":
+        raise ConfigError("--funnel applies to the realistic profile only")
     if profile == "seed":
         sizes = {k: v for k, v in (("num_users", users), ("num_items", items),
                                    ("num_interactions", interactions), ("seed", seed)) if v is not None}

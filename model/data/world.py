@@ -80,6 +80,10 @@ INTENT_SHARPNESS, BROWSE_SHARE = 4.0, 0.15
 
 # Truth constants (see the module docstring).
 PARAMS = {"a0": -3.8, "tau": 4.0, "beta": 0.8, "c0": -1.9, "kappa": 0.9, "eta": 1.0, "gamma": 1.5}
+# Funnel shapes: the click and conversion intercepts that differ from PARAMS. realistic: about
+# 8 % CTR and 22 % CVR after a click; sparse: about 4 % CTR and 2 % CVR after a click, the shape
+# of Ali-CCP, where conversion labels are rare (the case ESMM's shared training is meant for).
+FUNNELS = {"realistic": {}, "sparse": {"a0": -4.5, "c0": -5.3}}
 # What a user's features leave open: taste noise N(0, I / DIM) before normalising,
 # log price sensitivity N(0, PRICE_SENS_NOISE^2), propensity N(0, CONV_BIAS_NOISE^2).
 PRICE_SENS_NOISE, CONV_BIAS_NOISE = 0.35, 0.4
@@ -335,10 +339,14 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), *stream])
 
 
-def make_world(n_users: int, n_items: int, seed: int = 0) -> tuple[World, pd.DataFrame, pd.DataFrame]:
-    """(world, users table, items table) with the realistic profile's default feature names."""
+def make_world(n_users: int, n_items: int, seed: int = 0,
+               funnel: str = "realistic") -> tuple[World, pd.DataFrame, pd.DataFrame]:
+    """(world, users table, items table) with the realistic profile's default feature names;
+    `funnel` (a FUNNELS key) sets the click and conversion rates, nothing else."""
     if n_users < 1 or n_items < 1:
         raise ValueError("need at least one user and one item")
+    if funnel not in FUNNELS:
+        raise ValueError(f"unknown funnel {funnel!r}; expected one of {sorted(FUNNELS)}")
     g = _rng(seed, 0)
     cat_centres = _unit(g.standard_normal((N_CATEGORIES, DIM)))
     mix = g.dirichlet(np.full(N_CATEGORIES, 0.15), size=len(REGIONS))    # a few categories each
@@ -400,7 +408,7 @@ def make_world(n_users: int, n_items: int, seed: int = 0) -> tuple[World, pd.Dat
         item_quality=quality.astype(np.float32), user_taste_centre=taste_centre.astype(np.float32),
         user_price_sens_base=sens_base.astype(np.float32), user_conv_bias_base=conv_base.astype(np.float32),
         user_drift=drift, period=np.array([T0, SPAN], np.float64), item_category=category.astype(np.int64),
-        category_centre=cat_centres.astype(np.float32))
+        category_centre=cat_centres.astype(np.float32), params=PARAMS | FUNNELS[funnel])
     users = pd.DataFrame({"user_id": np.arange(1, n_users + 1), "age": age,
                           "region": np.asarray(REGIONS)[region], "device": np.asarray(DEVICES)[device]})
     width = len(str(n_brands - 1))

@@ -57,6 +57,24 @@ def test_funnel_in_expected_ranges(loaded):
     assert 0.10 < truth["conversion_if_clicked"].mean() < 0.35
 
 
+def test_the_sparse_funnel_changes_only_the_rates(world_dir, tmp_path):
+    """`--funnel sparse`: about 4 % CTR and 2 % CVR after a click, the same users, items and
+    exposures; its truth (the world's constants) is written with it and reproduces its rows."""
+    summary = simulate("realistic", tmp_path / "s", **SIZES, progress=False, funnel="sparse")
+    assert 0.03 < summary["ctr"] < 0.06 and 0.01 < summary["cvr"] < 0.03, summary
+    sparse, base = load_dataset(tmp_path / "s"), load_dataset(world_dir)
+    assert sparse.items.equals(base.items) and sparse.users.equals(base.users)
+    assert (sparse.interactions["timestamp"] == base.interactions["timestamp"]).all()
+    world, truth = World.load(tmp_path / "s"), pd.read_parquet(tmp_path / "s" / "truth.parquet")
+    rows = sparse.interactions
+    p = world.p_click(rows["user_id"].to_numpy(), rows["item_id"].to_numpy(), at=rows["timestamp"].to_numpy(),
+                      intent=truth["intent"].to_numpy())
+    np.testing.assert_allclose(p, truth["p_click"], rtol=1e-5, atol=1e-6)
+    assert json.loads((tmp_path / "s" / "world.json").read_text())["funnel"] == "sparse"
+    with pytest.raises(ConfigError, match="unknown funnel"):
+        simulate("realistic", tmp_path / "bad", users=10, items=10, interactions=10, funnel="dense")
+
+
 def test_truth_functions_reproduce_the_written_truth(loaded):
     ds, world, truth = loaded
     u, i = ds.interactions["user_id"].to_numpy(), ds.interactions["item_id"].to_numpy()  # strings
