@@ -27,7 +27,8 @@ import pandas as pd
 from recsys.artifacts.errors import ConfigError
 from recsys.artifacts.features import KEYS, Feature, FeatureSpec
 from recsys.model.data.dataset import resolve_format, write_dataset
-from recsys.model.data.world import (BROWSE_SHARE, DRIFT, FUNNELS, INTENT_SHARPNESS, KNOTS, MAX_INTENT, SESSION_GAP, SESSION_ROWS, SPAN, T0, exposures, log, make_world)
+from recsys.model.data.world import (BROWSE_SHARE, DRIFT, FUNNELS, INTENT_SHARPNESS, KNOTS, MAX_INTENT, SESSION_GAP,
+                                     SESSION_ROWS, SPAN, T0, exposures, log, make_world)
 
 # world.json's format: 2 adds time (drift, sessions with an intent); World.load reads either.
 WORLD_FORMAT = 2
