@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.sections import write_section
+from recsys.model.training.config import PRESETS
 
 SECTION = "funnel"
 LOSSES = ("masked", "esmm")
 METRICS = ("true_ndcg@50_by_ctcvr", "cvr_auc_all", "ctcvr_auc")
-DEFAULT_LOSS = "masked"   # the default preset's (model/training/config.py)
+DEFAULT_LOSS = PRESETS["default"]["cvr_loss"]
 
 
 def log(msg: str) -> None:
