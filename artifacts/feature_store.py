@@ -13,6 +13,7 @@ import pandas as pd
 
 from recsys.artifacts.errors import ArtifactError
 from recsys.artifacts.features import KEYS, Feature
+from recsys.artifacts.positions import Positions
 
 
 def to_columns(frame: pd.DataFrame, features: tuple[Feature, ...]) -> dict[str, np.ndarray]:
@@ -20,8 +21,15 @@ def to_columns(frame: pd.DataFrame, features: tuple[Feature, ...]) -> dict[str, 
     cols = {}
     for f in features:
         values = frame[f.name]
-        cols[f.name] = values.to_numpy(np.float32) if f.is_numeric else values.astype(str).to_numpy(dtype=object)
+        cols[f.name] = values.to_numpy(np.float32) if f.is_numeric else shared_strings(values)
     return cols
+
+
+def shared_strings(values: pd.Series | np.ndarray) -> np.ndarray:
+    """(N,) object array of the values as strings, one str object per distinct value: a
+    category column of a million rows then costs a pointer a row, not a string a row."""
+    codes, uniques = pd.factorize(pd.Series(values, copy=False).astype(str))
+    return np.asarray(uniques, dtype=object)[codes]
 
 
 def save_table(frame: pd.DataFrame, features: tuple[Feature, ...], tower: str, path: Path) -> None:
@@ -37,9 +45,12 @@ class FeatureStore:
     def __init__(self, frame: pd.DataFrame, features: tuple[Feature, ...], key: str):
         self.key = key
         self.features = features
-        self.ids = frame[key].astype(str).to_numpy(dtype=object)
-        self.position = {k: i for i, k in enumerate(self.ids)}
-        self.columns = to_columns(frame.assign(**{key: self.ids}), features)
+        self.ids = shared_strings(frame[key])
+        self.position = Positions(self.ids)
+        self.columns = to_columns(frame.drop(columns=key), tuple(f for f in features if f.name != key))
+        if any(f.name == key for f in features):
+            self.columns[key] = self.ids  # the same strings, not a second copy of them
+        self.columns = {f.name: self.columns[f.name] for f in features}  # the features' order
 
     @classmethod
     def load(cls, path: Path, features: tuple[Feature, ...], tower: str) -> FeatureStore:

@@ -1,10 +1,14 @@
 """The online ANN operator: top-K' inner-product queries over a version's item index,
 over every row or over a subset of rows (a filter's matches).
 
-A subset is searched one of two ways, chosen by its size:
+A subset is searched one of three ways, chosen by its size and share:
 
     exact     gather the subset's embeddings, one matrix product, argpartition: cost ~ rows
               (0.005 ms at 100 rows, ~0.6 ms at 12k, ~4 ms at 50k for 32 dims; the gather dominates)
+    post      a broad subset (most of the catalogue: a permissive filter, a few items out of
+              stock): the ANN index's plain top-k/share rows, keeping the subset's; exactly the
+              subset's top-k of the index's order whenever at least k were kept (else: selector;
+              flat and IVF only: an HNSW beam that deep loses recall, 0.94 at a 50 % share)
     selector  the ANN index with an IDSelectorBitmap over the subset: cost ~ the probes, not the
               subset; probes rise as the subset's share falls, since fewer probed vectors match
               (HNSW: only for shares of at least HNSW_MIN_SHARE; a filtered graph walk loses
@@ -43,6 +47,13 @@ EXACT_SCAN_MAX = 30_000
 # at 10 %, 0.975 with 256; at 50 %, 0.98 with 64. Clustered random vectors need far fewer.
 PROBE_EXPONENT = 0.95
 MAX_PROBE_FACTOR = 24
+# A subset of at least this share of the rows is first searched by post-filtering the index's
+# plain top k/share·POSTFILTER_SLACK (the slack absorbs a subset unevenly spread over the
+# order); a query that keeps fewer than k then takes the selector. On the 1M-item model at a
+# 50 % share, one search of 500 rows cost less than a bitmap selector's (packing the mask alone
+# is ~0.3 ms at 1M rows) at the same recall.
+POSTFILTER_MIN_SHARE = 0.3
+POSTFILTER_SLACK = 1.25
 # A filtered HNSW beam must grow like 1/share to keep recall (efSearch 2·K'/share: recall@200
 # 0.99 at 50 %; efSearch 1,600 still gave only 0.83 at 5 %), so below this share HNSW subsets
 # are scanned exactly whatever their size: slower for big subsets, never short of recall.
@@ -139,6 +150,10 @@ class Searcher:
             mask = np.zeros(len(self), bool)
             mask[rows] = True
         k = min(k, count)
+        if share >= POSTFILTER_MIN_SHARE and self._hnsw is None:  # HNSW's plain beam loses recall this deep
+            found = self._postfilter(query, k, mask, share)
+            if found is not None:
+                return found
         bitmap = np.packbits(mask, bitorder="little")
         selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
         if self._ivf is not None:
@@ -153,6 +168,19 @@ class Searcher:
         if (found < 0).any():
             sims, found = self._complete(query[0], sims, found, mask, k)
         return sims, found
+
+    def _postfilter(self, query: np.ndarray, k: int, mask: np.ndarray,
+                    share: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """The subset's top k among the index's plain top k/share·slack for query (1, D); None
+        when fewer than k of those are in the subset."""
+        depth = min(len(self), math.ceil(k / share * POSTFILTER_SLACK))
+        sims, rows = self.index.search(query, depth)
+        sims, rows = sims[0], rows[0]
+        keep = np.flatnonzero(rows >= 0)
+        keep = keep[mask[rows[keep]]]
+        if len(keep) < k:
+            return None
+        return sims[keep[:k]], rows[keep[:k]]
 
     def _complete(self, query: np.ndarray, sims: np.ndarray, rows: np.ndarray, mask: np.ndarray | None,
                   k: int) -> tuple[np.ndarray, np.ndarray]:

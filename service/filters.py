@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recsys.artifacts.feature_store import shared_strings
 from recsys.artifacts.features import Feature
+from recsys.artifacts.positions import Positions
 from recsys.service.domain import InvalidRequest
 
 # Longest exclude_items / include_items list a request may send: each id costs a dict lookup,
@@ -65,39 +67,63 @@ class RowSet:
 
 
 class _Categorical:
-    """An id or categorical attribute: codes (N,) int32 into `values`, value -> sorted rows."""
+    """An id or categorical attribute: codes (N,) int32 into `values`, value -> sorted rows.
+
+    The rows of each value are a slice of one array sorted by code (built once, at the first
+    append: a few bytes a row even for an id attribute, where every value has one row), plus
+    the rows appended since (upserts: few), per code.
+    """
 
     def __init__(self):
         self.values: list[str] = []
-        self.code_of: dict[str, int] = {}
+        self.code_of = Positions(np.empty(0, object))
         self.codes = np.empty(0, np.int32)
-        self.postings: list[np.ndarray] = []   # code -> sorted rows
+        self._order = np.empty(0, np.int64)      # rows sorted by code (the first append's)
+        self._starts = np.zeros(1, np.int64)     # code -> its slice of _order
+        self._appended: dict[int, np.ndarray] = {}  # code -> sorted rows appended later
 
     def append(self, raw: np.ndarray, start: int) -> None:
+        if not len(self.codes) and not self.values:
+            codes, uniques = pd.factorize(raw)
+            self.values = uniques.tolist() if isinstance(uniques, pd.Index) else list(uniques)
+            self.code_of = Positions(np.asarray(uniques, dtype=object))
+            codes = codes.astype(np.int32)
+            self.codes = codes
+            self._order = np.argsort(codes, kind="stable").astype(np.int64) + start
+            self._starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(self.values)))])
+            return
         codes = np.empty(len(raw), np.int32)
         for i, v in enumerate(raw):
             c = self.code_of.get(v)
             if c is None:
-                c = self.code_of[v] = len(self.values)
+                c = len(self.values)
+                self.code_of.add(v, c)
                 self.values.append(v)
-                self.postings.append(np.empty(0, np.int64))
             codes[i] = c
         self.codes = np.concatenate([self.codes, codes])
-        # New rows are all after the old ones, so appending keeps each posting sorted.
+        # New rows are all after the old ones, so appending keeps each value's rows sorted.
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.diff(codes[order])) + 1
         for group in (np.split(order, bounds) if len(order) else []):
-            c = codes[group[0]]
-            self.postings[c] = np.concatenate([self.postings[c], group.astype(np.int64) + start])
+            c = int(codes[group[0]])
+            self._appended[c] = np.concatenate([self._appended.get(c, np.empty(0, np.int64)),
+                                                group.astype(np.int64) + start])
+
+    def _postings(self, code: int) -> np.ndarray:
+        base = self._order[self._starts[code]:self._starts[code + 1]] if code + 1 < len(self._starts) else None
+        extra = self._appended.get(code)
+        if extra is None:
+            return base if base is not None else np.empty(0, np.int64)
+        return extra if base is None else np.concatenate([base, extra])
 
     def rows(self, values: Sequence[str]) -> np.ndarray:
-        parts = [self.postings[c] for c in (self.code_of.get(v) for v in values) if c is not None]
+        parts = [self._postings(c) for c in (self.code_of.get(v) for v in values) if c is not None]
         if not parts:
             return np.empty(0, np.int64)
         return parts[0] if len(parts) == 1 else np.sort(np.concatenate(parts))
 
     def count(self, values: Sequence[str]) -> int:
-        return sum(len(self.postings[c]) for c in (self.code_of.get(v) for v in values) if c is not None)
+        return sum(len(self._postings(c)) for c in (self.code_of.get(v) for v in values) if c is not None)
 
     def test(self, rows: np.ndarray, values: Sequence[str]) -> np.ndarray:
         wanted = [c for c in (self.code_of.get(v) for v in values) if c is not None]
@@ -130,6 +156,13 @@ class _Numeric:
         return (v >= np.float32(low)) & (v <= np.float32(high))
 
 
+def _strings(values) -> np.ndarray:
+    """The values as an object array of str (the array itself when it is one already)."""
+    if isinstance(values, np.ndarray) and values.dtype == object and all(type(v) is str for v in values):
+        return values
+    return shared_strings(values)
+
+
 class ItemAttributes:
     """The catalogue's attributes by index row (N rows), for filters, diversity and `fields`."""
 
@@ -147,14 +180,17 @@ class ItemAttributes:
     def __len__(self) -> int:
         return len(self.available)
 
-    def append(self, frame: pd.DataFrame) -> np.ndarray:
-        """Add rows (available) at the end, one per frame row in order; their row numbers."""
+    def append(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+        """Add rows (available) at the end, one per frame row in order; their row numbers.
+        `frame`: a DataFrame or equal-length columns by name (object arrays of str are kept as
+        they are: the catalogue's own strings, not copies)."""
         start = len(self)
+        count = 0
         for name, column in self._columns.items():
             values = frame[name]
-            column.append(values.to_numpy(np.float32) if self.features[name].is_numeric
-                          else values.astype(str).to_numpy(dtype=object), start)
-        self.available = np.concatenate([self.available, np.ones(len(frame), bool)])
+            count = len(values)
+            column.append(np.asarray(values, np.float32) if self.features[name].is_numeric else _strings(values), start)
+        self.available = np.concatenate([self.available, np.ones(count, bool)])
         return np.arange(start, len(self), dtype=np.int64)
 
     def set_available(self, rows: np.ndarray | Sequence[int], available: bool) -> None:

@@ -20,7 +20,7 @@ holds: the data contract rejects empty ids), so the id embedding is the OOV buck
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from recsys.artifacts.version import Version, hold
 from recsys.index.searcher import Searcher
 from recsys.service.domain import InvalidRequest, Objective, Query, UnknownUser
 from recsys.service.live_catalogue import LiveCatalogue
+from recsys.service.seen import SeenRows
 from recsys.service.filters import Condition, ItemAttributes, RowSet
 from recsys.service.settings import Settings
 from recsys.service.user_features import columns as feature_columns
@@ -103,10 +104,13 @@ class Recommender:
         self.histories = version.user_history()
         self.history_length = version.history_length
         self.user_tower = numpy_tower if settings.user_tower == "numpy" else version.saved_tower("user")
-        self.searcher = Searcher(version.index(), nprobe=settings.nprobe, ef_search=settings.ef_search)
         items = version.table("item")
-        if not np.array_equal(items.ids, self.searcher.item_ids):
+        index = version.index()
+        if not np.array_equal(items.ids, index.item_ids):
             raise ArtifactError(f"model {self.version}: index rows are not the catalogue's items in order")
+        # The catalogue's id strings name the index rows too: one copy of a million ids, not two.
+        self.searcher = Searcher(replace(index, item_ids=items.ids), nprobe=settings.nprobe,
+                                 ef_search=settings.ef_search)
         self.heads = version.heads()
         self.candidates = settings.candidates
         self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
@@ -119,13 +123,9 @@ class Recommender:
             raise ArtifactError(f"model {self.version}: setting {e.message}") from None
 
     def _attributes(self, catalogue) -> ItemAttributes:
-        """The catalogue's attributes aligned to index rows."""
-        positions = [catalogue.position.get(i) for i in self.searcher.item_ids.tolist()]
-        if any(p is None for p in positions):
-            raise ArtifactError(f"model {self.version}: the index names items the catalogue does not hold")
-        columns = catalogue.rows(positions) | {"item_id": self.searcher.item_ids.astype(object)}
-        features = catalogue.features
-        return ItemAttributes(features, pd.DataFrame(columns))
+        """The catalogue's attributes aligned to index rows (its rows are the index's, checked
+        at load)."""
+        return ItemAttributes(catalogue.features, catalogue.columns | {"item_id": catalogue.ids})
 
     def release(self) -> None:
         """Let `recsys prune` remove this version (the service serves another one now)."""
@@ -135,18 +135,22 @@ class Recommender:
     def item_count(self) -> int:
         return self.catalogue.size
 
-    def _by_user(self, seen: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def _by_user(self, seen: pd.DataFrame) -> tuple[SeenRows, np.ndarray, np.ndarray]:
         """user_id -> index rows that user interacted with; rows by popularity; popularity by row.
 
         Popularity is the share of training users who interacted with an item (the seen
         pairs are distinct), ties broken by index row, so every item gets a rank.
         """
-        row_of = pd.Series(np.arange(len(self.searcher)), index=self.searcher.item_ids)
-        seen = seen[seen["item_id"].isin(row_of.index)]
-        seen = seen.assign(row=row_of.loc[seen["item_id"]].to_numpy())
-        by_user = {u: g.to_numpy(np.int64) for u, g in seen.groupby("user_id")["row"]}
-        counts = np.bincount(seen["row"].to_numpy(np.int64), minlength=len(self.searcher))
-        popularity = counts / max(1, seen["user_id"].nunique())
+        # Factorized first, so only distinct ids become Python strings (pairs run to millions).
+        codes, distinct = pd.factorize(seen["item_id"].astype(str))
+        row_of = pd.Index(self.searcher.item_ids, dtype=object, copy=False).get_indexer(
+            np.asarray(distinct, dtype=object))
+        rows = row_of[codes] if len(codes) else np.empty(0, np.int64)
+        known = rows >= 0
+        users, rows = seen["user_id"].astype(str)[known], rows[known]
+        counts = np.bincount(rows, minlength=len(self.searcher))
+        by_user = SeenRows(users, rows)
+        popularity = counts / max(1, len(by_user))
         order = np.lexsort((np.arange(len(counts)), -counts))
         return by_user, order, popularity
 
@@ -256,7 +260,7 @@ class Recommender:
                 except Exception as e:  # noqa: BLE001 - this query's error alone (a RequestError: 422)
                     out[i] = errors[i] = e
         empty = np.empty(0, np.int64)
-        seen = [self.seen.get(q.user_id, empty) if q.exclude_seen else empty for q in queries]
+        seen = [self.seen.get(q.user_id) if q.exclude_seen else empty for q in queries]
         all_available = self.attributes.all_available
         # Over-fetch by the number of items that will be filtered out, so k still come back.
         depth: dict[int, list[int]] = {}

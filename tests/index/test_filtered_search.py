@@ -92,3 +92,44 @@ def test_top_rows_is_sorted_and_exact(vectors):
         want_sims, _ = brute(q[j], vectors, rows, 50)
         np.testing.assert_allclose(sims[j], want_sims, rtol=1e-5, atol=1e-6)
         assert np.all(np.diff(sims[j]) <= 0)
+
+
+def spy_postfilter(monkeypatch) -> list:
+    """Record what each post-filter attempt returned (None: it kept too few)."""
+    results, real = [], Searcher._postfilter
+
+    def spy(self, *args):
+        results.append(real(self, *args))
+        return results[-1]
+    monkeypatch.setattr(Searcher, "_postfilter", spy)
+    return results
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_a_broad_subset_is_post_filtered_from_the_plain_search(vectors, searchers, monkeypatch, kind):
+    """At a 50 % share the index's plain top K/share·slack holds K of the subset: that is the
+    answer (HNSW takes the selector: test_an_approximate_filtered_search_keeps_recall)."""
+    monkeypatch.setattr(searcher, "EXACT_SCAN_MAX", 500)
+    results = spy_postfilter(monkeypatch)
+    mask = subset(0.5)
+    for q in queries(vectors, 5):
+        sims, got = searchers(kind).search_subset(q, K, None, mask, int(mask.sum()))
+        assert results[-1] is not None and len(got) == len(set(got.tolist())) == K and mask[got].all()
+        if kind == "flat":
+            np.testing.assert_allclose(sims, brute(q, vectors, np.flatnonzero(mask), K)[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_a_broad_subset_that_misses_the_query_falls_back_to_the_selector(vectors, searchers, monkeypatch, kind):
+    """A 90 % subset without the query's 2,000 nearest rows: the plain top 278 keeps none of it,
+    and the answer is still K rows of the subset (the subset's exact top K on a flat index)."""
+    monkeypatch.setattr(searcher, "EXACT_SCAN_MAX", 500)
+    results = spy_postfilter(monkeypatch)
+    q = queries(vectors, 1)[0]
+    mask = np.ones(N, bool)
+    mask[np.argsort(-(vectors @ q))[:2000]] = False
+    sims, got = searchers(kind).search_subset(q, K, None, mask, int(mask.sum()))
+    assert results == [None]
+    assert len(got) == len(set(got.tolist())) == K and mask[got].all()
+    if kind == "flat":
+        np.testing.assert_allclose(sims, brute(q, vectors, np.flatnonzero(mask), K)[0], rtol=1e-5, atol=1e-6)

@@ -58,13 +58,13 @@ def test_a_batch_equals_its_queries_one_by_one(each_rec):
             continue
         assert isinstance(got, Scored)
         assert got.item_ids.tolist() == alone.item_ids.tolist()
-        assert len(got.item_ids) == min(q.k, rec.item_count - (len(rec.seen.get(q.user_id, [])) if q.exclude_seen
+        assert len(got.item_ids) == min(q.k, rec.item_count - (len(rec.seen.get(q.user_id)) if q.exclude_seen
                                                                 else 0))
         for name in ("score", "p_click", "p_conversion", "similarity"):
             np.testing.assert_allclose(getattr(got, name), getattr(alone, name), rtol=1e-6, atol=1e-7)
         assert got.overfetched == alone.overfetched
     assert isinstance(batch[5], UnknownUser) and isinstance(batch[7], InvalidRequest)
-    seen = set(rec.searcher.item_ids[rec.seen["3"]].tolist())
+    seen = set(rec.searcher.item_ids[rec.seen.get("3")].tolist())
     assert seen and not seen & set(batch[2].item_ids.tolist())
 
 
@@ -119,7 +119,7 @@ def test_an_ivf_search_short_of_candidates_is_completed_exactly(indexed, exclude
         _, found = rec.searcher.search(embedding(rec, user), rec.candidates)
         assert (found >= 0).all() and len(set(found[0].tolist())) == min(rec.candidates, n)
         assert set(raw[raw >= 0].tolist()) <= set(found[0].tolist())
-        left = n - (len(rec.seen.get(user, [])) if exclude_seen else 0)
+        left = n - (len(rec.seen.get(user)) if exclude_seen else 0)
         for k in (5, 150, 200):
             got = rec.recommend(user, k, exclude_seen=exclude_seen)
             ids = got.item_ids.tolist()
