@@ -53,7 +53,7 @@ class RowSet:
 
     count: int
     rows: np.ndarray | None = None   # (count,) sorted, when small or forced by include_items
-    mask: np.ndarray | None = None   # (N,) bool, when broad
+    mask: np.ndarray | None = None   # (N,) bool, when broad; read only (may be the catalogue's own)
 
     def as_rows(self) -> np.ndarray:
         return self.rows if self.rows is not None else np.flatnonzero(self.mask)
@@ -336,6 +336,10 @@ class ItemAttributes:
             if excluded is not None and len(excluded):
                 rows = rows[~np.isin(rows, excluded)]
             return RowSet(len(rows), rows=rows)
+        if not rest and (excluded is None or not len(excluded)) and len(self) - self._unavailable > ROW_ARRAY_MAX:
+            # Only items out of stock restrict this request: the availability mask itself (read
+            # only), not a copy and a count per request (~1 ms at 10M rows).
+            return RowSet(len(self) - self._unavailable, mask=self.available)
         mask = self.available.copy()
         for c in rest:
             mask &= self._mask(c)
