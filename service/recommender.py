@@ -289,17 +289,33 @@ class Recommender:
         return out
 
     def _restricted(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray) -> Scored:
-        """One query over its own eligible rows: the true top-K' of them, re-scored."""
-        eligible: RowSet = self.attributes.compile(plan.conditions, q.exclude_items or (), q.include_items, seen)
+        """One query over its own eligible rows: the true top-K' of them, re-scored.
+
+        A broad restriction is first post-filtered: the conditions are tested on the index's
+        plain candidates only, so the eligible rows are not materialised (~0.6 ms for a range
+        over 1M rows); when too few pass, they are, and the subset is searched."""
         fetch = max(q.k, self.candidates)
+        attrs = self.attributes
+        if q.include_items is None and plan.diversity is None:
+            found = self.searcher.search_post(
+                vector, fetch, attrs.share(plan.conditions),
+                lambda rows: attrs.accepts(plan.conditions, rows, q.exclude_items or (), seen))
+            if found is not None:
+                return self._scored(q, plan, vector, *found)
+        eligible: RowSet = attrs.compile(plan.conditions, q.exclude_items or (), q.include_items, seen)
         while True:
-            sims, rows = self.searcher.search_subset(vector, fetch, eligible.rows, eligible.mask, eligible.count)
-            p_click, p_conv = self.heads.predict(vector[None, None, :], self.searcher.embeddings[rows][None])
-            out = self._select(q, plan, sims, rows, p_click[0], p_conv[0], np.empty(0, np.int64))
+            sims, rows = self.searcher.search_subset(vector, fetch, eligible.rows, eligible.mask, eligible.count,
+                                                     post=False)
+            out = self._scored(q, plan, vector, sims, rows)
             if (len(out.item_ids) >= min(q.k, eligible.count) or len(rows) >= eligible.count
                     or fetch >= DIVERSITY_MAX_FETCH):
                 return out
             fetch = min(fetch * DIVERSITY_DEEPEN, DIVERSITY_MAX_FETCH)
+
+    def _scored(self, q: Query, plan: Plan, vector: np.ndarray, sims: np.ndarray, rows: np.ndarray) -> Scored:
+        """Re-score one query's eligible candidates (K',) with the heads and select its top k."""
+        p_click, p_conv = self.heads.predict(vector[None, None, :], self.searcher.embeddings[rows][None])
+        return self._select(q, plan, sims, rows, p_click[0], p_conv[0], np.empty(0, np.int64))
 
     def _select(self, q: Query, plan: Plan, sims, rows, p_click, p_conv, seen) -> Scored:
         """The top k of one query's candidates (K',), after dropping missing and seen rows,

@@ -96,12 +96,12 @@ def test_top_rows_is_sorted_and_exact(vectors):
 
 def spy_postfilter(monkeypatch) -> list:
     """Record what each post-filter attempt returned (None: it kept too few)."""
-    results, real = [], Searcher._postfilter
+    results, real = [], Searcher.search_post
 
     def spy(self, *args):
         results.append(real(self, *args))
         return results[-1]
-    monkeypatch.setattr(Searcher, "_postfilter", spy)
+    monkeypatch.setattr(Searcher, "search_post", spy)
     return results
 
 
@@ -121,7 +121,7 @@ def test_a_broad_subset_is_post_filtered_from_the_plain_search(vectors, searcher
 
 @pytest.mark.parametrize("kind", ["flat", "ivf"])
 def test_a_broad_subset_that_misses_the_query_falls_back_to_the_selector(vectors, searchers, monkeypatch, kind):
-    """A 90 % subset without the query's 2,000 nearest rows: the plain top 278 keeps none of it,
+    """A 90 % subset without the query's 2,000 nearest rows: the plain top 667 keeps none of it,
     and the answer is still K rows of the subset (the subset's exact top K on a flat index)."""
     monkeypatch.setattr(searcher, "EXACT_SCAN_MAX", 500)
     results = spy_postfilter(monkeypatch)

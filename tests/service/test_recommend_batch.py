@@ -138,3 +138,29 @@ def test_an_hnsw_search_short_of_items_is_completed_to_every_item(indexed):
         ids = rec.recommend(user, 200).item_ids.tolist()
         assert len(ids) == len(set(ids)) == min(200, n), user
     assert short  # FAISS alone did miss items for some user
+
+
+def test_a_post_filtered_answer_equals_the_subset_search(seed_artifacts, monkeypatch):
+    """Broad restrictions (a filter, exclude_items, exclude_seen, an item out of stock) tested on
+    the plain search's candidates give the answer of a search over the compiled rows: on the
+    flat index both are the exact filtered top K'."""
+    from recsys.index import searcher
+
+    monkeypatch.setattr(searcher, "EXACT_SCAN_MAX", 0)  # the seed's 200 items count as many
+    rec = Recommender(Version.open(seed_artifacts, need_index=True), Settings(candidates=20))
+    rec.attributes.set_available([5], False)
+    users = [str(u) for u in rec.users.ids[:20].tolist()]
+    queries = [Query(u, 10, exclude_seen=True, filters={"item_price": {"gte": 20}}, exclude_items=["1", "2"])
+               for u in users] + [Query(u, 10, filters={"item_category": {"not_in": ["books"]}}) for u in users]
+    taken = []
+    real = searcher.Searcher.search_post
+    monkeypatch.setattr(searcher.Searcher, "search_post",
+                        lambda self, *a, **k: taken.append(real(self, *a, **k)) or taken[-1])
+    post = rec.recommend_batch(queries)
+    assert sum(t is not None for t in taken) >= len(queries) // 2  # most took the post-filter
+    monkeypatch.setattr(searcher, "POSTFILTER_MIN_SHARE", 2.0)  # never post-filter
+    subset = rec.recommend_batch(queries)
+    for q, a, b in zip(queries, post, subset):
+        assert a.item_ids.tolist() == b.item_ids.tolist(), q
+        assert not {"1", "2"} & set(a.item_ids.tolist()) or not q.exclude_items
+        assert rec.searcher.item_ids[5] not in a.item_ids.tolist()  # out of stock
