@@ -88,9 +88,10 @@ class Settings(BaseSettings):
                                                             "per worker")
     # Server processes sharing the port, each with its own copy of the model and index (RSS
     # grows by that much per worker). Python serves HTTP on one core per process: on two cores,
-    # with model_threads 1, two workers served 1.9x the requests/s of one at 32 connections,
+    # with model_threads 1, two workers served 2.1x the requests/s of one at 32 connections,
     # with a lower p99 (docs/PERFORMANCE.md). One is the default because memory doubles (about
-    # 1.5 GB per worker at 1M items); use one worker per core where memory allows. More workers
+    # 0.8 GB per worker at 1M items, 4.3 GB at 10M); use one worker per core where memory
+    # allows. More workers
     # than cores only add memory and context switches.
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the port, each with its own "
                                                      "model copy")
