@@ -38,7 +38,7 @@ def row(config, c, rps, p50, p99, errors=0):
 
 
 class Args:
-    argv, k, duration, warmup = [], 20, 10.0, 3.0
+    argv, k, duration, warmup, section = [], 20, 10.0, 3.0, load_bench.SECTION
 
 
 def test_report_ratios_and_targets():
@@ -46,8 +46,12 @@ def test_report_ratios_and_targets():
             row("baseline", 1, 400, 2.4, 3.0), row("baseline", 32, 250, 120.0, 150.0),
             row("batched", 1, 1000, 0.9, 1.1), row("batched", 32, 1100, 25.0, 90.0),
             row("history-50", 32, 1001, 27.0, 95.0)]
-    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100}
+    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100, "index": "i", "items": 10**6}
     text = load_bench.report(rows, Args(), info, load_bench.CONFIGS)
+    assert text.startswith("## Serving under load\n") and "- `batched`: RSS 700 MB, 734 bytes per item" in text
+    other = Args()
+    other.section = "load-bench-10m"  # a run of its own: its heading names the size
+    assert load_bench.report(rows, other, info, load_bench.CONFIGS).startswith("## Serving under load at 1,000,000 items")
     # requests/s ×baseline 1100/250, ×no-op 1100/4400; p99 ×no-op 90/14
     assert "| batched | 32 | 1,100 | 4.40 | 0.25 | 25.00 | 90.00 | 6.43 | 0 | 700 |" in text
     assert "p99 90.0 ms, 0 errors: **not met**" in text  # p99 over 80 ms

@@ -49,8 +49,8 @@ def test_load_plots_are_drawn_and_linked_from_the_load_section(matplotlib, tmp_p
     images = plots.load(LOAD_ROWS, ["baseline", "batched"], out, load_bench.SECTION)
     assert [path for _, path in images] == ["performance/load-bench-throughput.png",
                                             "performance/load-bench-latency.png"]
-    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100}
-    args = SimpleNamespace(argv=[], k=20, duration=10.0, warmup=3.0)
+    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100, "index": "i", "items": 10**6}
+    args = SimpleNamespace(argv=[], k=20, duration=10.0, warmup=3.0, section=load_bench.SECTION)
     write_section(out, load_bench.SECTION, load_bench.report(LOAD_ROWS, args, info, load_bench.CONFIGS, images))
     text = out.read_text()
     assert linked_images(text, load_bench.SECTION, out) == [out.parent / "performance" / "load-bench-throughput.png",
@@ -62,8 +62,8 @@ def test_without_matplotlib_the_section_says_why_there_is_no_plot(monkeypatch, t
     monkeypatch.setattr(plots, "pyplot", lambda: None)
     out = tmp_path / "PERFORMANCE.md"
     images = plots.load(LOAD_ROWS, ["baseline", "batched"], out, load_bench.SECTION)
-    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100}
-    args = SimpleNamespace(argv=[], k=20, duration=10.0, warmup=3.0)
+    info = {"load_start": 0.5, "load_end": 0.7, "model": "m", "candidates": 100, "index": "i", "items": 10**6}
+    args = SimpleNamespace(argv=[], k=20, duration=10.0, warmup=3.0, section=load_bench.SECTION)
     text = load_bench.report(LOAD_ROWS, args, info, load_bench.CONFIGS, images)
     assert images == [] and "No plots: matplotlib is not installed" in text and "![" not in text
     assert not (tmp_path / "performance").exists()
