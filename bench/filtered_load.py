@@ -74,12 +74,14 @@ def recall(artifacts: Path, users: int, attribute: str, limits: dict[float, floa
         vectors = vectors[[e is None for e in errors]]
         out = {}
         for share, limit in limits.items():
-            conditions = rec.attributes.parse({attribute: {"lte": limit}})
-            eligible = rec.attributes.compile(conditions)
+            query = Query("", depth, filters={attribute: {"lte": limit}})
+            plan = rec.plan(query)
+            eligible = rec.attributes.compile(plan.conditions)
             exact_rows = eligible.as_rows()
             hits = []
             for v in vectors:
-                _, got = rec.searcher.search_subset(v, depth, eligible.rows, eligible.mask, eligible.count)
+                # The service's own path: post-filter, prepared filter or compiled rows.
+                _, got, _ = rec.candidates_of(query, plan, v, np.empty(0, np.int64), depth)
                 want_sims, _ = top_rows(v[None], rec.searcher.embeddings, exact_rows, depth)
                 # A found row counts when it is as similar as the exact k-th: rows tied at the
                 # boundary are equally right answers.
@@ -131,8 +133,8 @@ def report(rows: list[dict], recalls: dict[float, dict], args, info: dict) -> st
         f"worker), {args.connections} connections, closed loop, {args.duration:g} s per row after a warm-up; each "
         f"filtered row adds `\"filters\": {{\"{args.attribute}\": {{\"lte\": q}}}}` with q the attribute's quantile "
         "for that share of the catalogue.",
-        f"- Recall@{args.depth}: the service's filtered candidate search (an exact scan of the matching rows up to "
-        "the searcher's threshold, else the index with a bitmap selector and more probes) against an exact scan "
+        f"- Recall@{args.depth}: the service's filtered candidate search (post-filter, prepared filter or compiled "
+        "rows, as a request takes them; a filter's second request onwards) against an exact scan "
         f"of the matching rows, mean over {args.queries} random known users, in process.",
         "",
         f"| filter matches | rows | requests/s | ×unfiltered | p50 ms | p99 ms | ×unfiltered p99 | errors | "

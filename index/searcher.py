@@ -94,6 +94,26 @@ class Searcher:
         self._hnsw = hnsw if isinstance(hnsw, faiss.IndexHNSW) else None
         self.nprobe = self._ivf.nprobe if self._ivf is not None else None
         self.ef_search = self._hnsw.hnsw.efSearch if self._hnsw is not None else None
+        # IVF: each row's list (grown with `add`) and the lists' centroids, for prepared subsets.
+        self._lists = self._list_of_rows() if self._ivf is not None else None
+        self.centroids = (self._ivf.quantizer.reconstruct_n(0, self._ivf.nlist)
+                          if self._ivf is not None else None)   # (nlist, D) float32
+        self.quantizer = self._ivf.quantizer if self._ivf is not None else None
+        self.is_hnsw = self._hnsw is not None
+        self.nlist = self._ivf.nlist if self._ivf is not None else None
+
+    def _list_of_rows(self) -> np.ndarray:
+        lists = np.full(len(self._ids), -1, np.int32)
+        invlists = self._ivf.invlists
+        for number in range(self._ivf.nlist):
+            size = invlists.list_size(number)
+            if size:
+                lists[faiss.rev_swig_ptr(invlists.get_ids(number), size)] = number
+        return lists
+
+    def lists_of(self, rows: np.ndarray) -> np.ndarray | None:
+        """(M,) int32: the IVF list holding each of `rows` (M,); None when the index is not IVF."""
+        return None if self._lists is None else self._lists[rows]
 
     def __len__(self) -> int:
         return self._n
@@ -116,9 +136,13 @@ class Searcher:
             cap = max(need, 2 * len(self._ids), 1024)
             self._ids = _grow(self._ids, cap)
             self._embeddings = _grow(self._embeddings, cap)
+            if self._lists is not None:
+                self._lists = _grow(self._lists, cap)
         rows = np.arange(self._n, need)
         self._ids[rows] = np.asarray(item_ids, dtype=object)
         self._embeddings[rows] = vectors
+        if self._lists is not None:  # the list IVF's add puts each vector in: its nearest centroid
+            self._lists[rows] = self._ivf.quantizer.assign(vectors, 1)[:, 0]
         self.index.add(vectors)
         self._n = need
         return rows
@@ -160,8 +184,16 @@ class Searcher:
             found = self.search_post(query[0], k, share, mask.__getitem__, count)
             if found is not None:
                 return found
-        bitmap = np.packbits(mask, bitorder="little")
-        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bitmap))
+        sims, found = self.search_bitmap(query, k, np.packbits(mask, bitorder="little"), len(mask), share)
+        return sims[0], found[0]
+
+    def search_bitmap(self, queries: np.ndarray, k: int, bitmap: np.ndarray, n: int,
+                      share: float) -> tuple[np.ndarray, np.ndarray]:
+        """The top k of a subset for queries (B, D): (similarities (B, k), rows (B, k)), best
+        first. The subset is `bitmap` (packed little-endian bits over rows 0..n-1; rows from n
+        on are outside it), `share` of the index; a query the index answers short is completed
+        exactly from the subset's other rows."""
+        selector = faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap))
         if self._ivf is not None:
             nprobe = math.ceil(self.nprobe * min(MAX_PROBE_FACTOR, share ** -PROBE_EXPONENT))
             params = faiss.SearchParametersIVF(sel=selector, nprobe=min(self._ivf.nlist, nprobe))
@@ -169,10 +201,34 @@ class Searcher:
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=math.ceil(2 * max(self.ef_search, k) / share))
         else:
             params = faiss.SearchParameters(sel=selector)
-        sims, found = self.index.search(query, k, params=params)
-        sims, found = sims[0], found[0]
-        if (found < 0).any():
-            sims, found = self._complete(query[0], sims, found, mask, k)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        sims, found = self.index.search(queries, k, params=params)
+        return self._completed(queries, sims, found, bitmap, n, k)
+
+    def search_lists(self, queries: np.ndarray, k: int, lists: np.ndarray, scores: np.ndarray,
+                     bitmap: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """search_bitmap on an IVF index over the given lists (B, W) per query (-1: none) with
+        their centroid scores (B, W), not the index's nearest nprobe."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        lists = np.ascontiguousarray(lists, dtype=np.int64)
+        sims = np.empty((len(queries), k), np.float32)
+        found = np.empty((len(queries), k), np.int64)
+        params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBitmap(n, faiss.swig_ptr(bitmap)), nprobe=lists.shape[1])
+        self._ivf.search_preassigned_c(len(queries), faiss.swig_ptr(queries), k, faiss.swig_ptr(lists),
+                                       faiss.swig_ptr(np.ascontiguousarray(scores, np.float32)), faiss.swig_ptr(sims),
+                                       faiss.swig_ptr(found), False, params)
+        return self._completed(queries, sims, found, bitmap, n, k)
+
+    def _completed(self, queries: np.ndarray, sims: np.ndarray, found: np.ndarray, bitmap: np.ndarray, n: int,
+                   k: int) -> tuple[np.ndarray, np.ndarray]:
+        short = np.flatnonzero((found < 0).any(axis=1))
+        if len(short):
+            mask = np.zeros(len(self), bool)
+            mask[:n] = np.unpackbits(bitmap, count=n, bitorder="little").astype(bool)
+            for j in short:
+                more_sims, more = self._complete(queries[j], sims[j], found[j], mask, k)
+                sims[j], found[j] = -np.inf, -1
+                sims[j, :len(more)], found[j, :len(more)] = more_sims, more
         return sims, found
 
     def search_post(self, query: np.ndarray, k: int, share: float, accepts: Callable[[np.ndarray], np.ndarray],

@@ -199,6 +199,11 @@ class ItemAttributes:
         self._unavailable = len(self) - int(np.count_nonzero(self.available))
 
     @property
+    def unavailable_share(self) -> float:
+        """The share of rows never eligible (out of stock, deleted, replaced)."""
+        return self._unavailable / max(1, len(self))
+
+    @property
     def all_available(self) -> bool:
         """Every row eligible: an unfiltered request may then search the whole index."""
         return self._unavailable == 0
@@ -337,6 +342,32 @@ class ItemAttributes:
         if exclude_rows is not None and len(exclude_rows):
             excluded = exclude_rows if excluded is None else np.union1d(excluded, exclude_rows)
         return excluded
+
+    def excluded_rows(self, exclude_items: Sequence = (), exclude_rows: np.ndarray | None = None) -> np.ndarray:
+        """Sorted rows of `exclude_items` (unknown ids ignored) and `exclude_rows` together."""
+        excluded = self._excluded(exclude_items, exclude_rows)
+        return np.empty(0, np.int64) if excluded is None else excluded
+
+    def matching(self, conditions: Sequence[Condition]) -> np.ndarray:
+        """Sorted rows (M,) matching every condition, available or not: the rows stay what they
+        are (rows are only appended), so this can be kept for the next request with the same
+        conditions; availability is applied per request."""
+        rest = list(conditions)
+        counts = [self._count(c) if c.op != "not_in" else math.inf for c in rest]
+        if rest and min(counts) <= ROW_ARRAY_MAX:
+            start = self._rows(rest.pop(int(np.argmin(counts))))
+            return start[self.matches(rest, start)]
+        mask = np.ones(len(self), bool)
+        for c in rest:
+            mask &= self._mask(c)
+        return np.flatnonzero(mask)
+
+    def matches(self, conditions: Sequence[Condition], rows: np.ndarray) -> np.ndarray:
+        """(M,) bool: which of `rows` match every condition (availability aside)."""
+        keep = np.ones(len(rows), bool)
+        for c in conditions:
+            keep &= self._test(c, rows)
+        return keep
 
     def compile(self, conditions: Sequence[Condition] = (), exclude_items: Sequence = (),
                 include_items: Sequence | None = None, exclude_rows: np.ndarray | None = None) -> RowSet:

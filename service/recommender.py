@@ -6,7 +6,9 @@ A request that restricts the eligible items (filters, exclude_items, include_ite
 or any item made unavailable) compiles them into a row set (service/filters.py) and searches
 only those rows: exactly when they are few, through the index with a selector when many
 (index/searcher.py), so its K' candidates are the true filtered top-K', never a post-filtered
-remainder of the unfiltered one.
+remainder of the unfiltered one. A filter's matching rows are prepared once and kept
+(index/prepared.py, service/subset_cache.py): a recurring filter then scans its own rows near
+the query, with availability, exclusions and items added since applied per request.
 
 Each operator gets its artifact from one opened version (artifacts/version.py), which
 verified every checksum and checked that the model and the index agree (model version,
@@ -19,6 +21,7 @@ holds: the data contract rejects empty ids), so the id embedding is the OOV buck
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -30,12 +33,14 @@ from recsys.artifacts.features import KEYS
 from recsys.artifacts.user_history import COLUMN as HISTORY
 from recsys.artifacts.user_history import history_column
 from recsys.artifacts.version import Version, hold
-from recsys.index.searcher import Searcher
+from recsys.index import prepared
+from recsys.index.searcher import Searcher, top_rows
 from recsys.service.domain import InvalidRequest, Objective, Query, UnknownUser
 from recsys.service.live_catalogue import LiveCatalogue
 from recsys.service.seen import SeenRows
 from recsys.service.filters import Condition, ItemAttributes, RowSet
 from recsys.service.settings import Settings
+from recsys.service.subset_cache import SubsetCache
 from recsys.service.user_features import columns as feature_columns
 from recsys.service.user_features import neutral_columns, numeric_ranges
 
@@ -63,6 +68,12 @@ class Scored:
 # DIVERSITY_MAX_FETCH candidates (past that the answer is what the caps allow from them).
 DIVERSITY_DEEPEN = 4
 DIVERSITY_MAX_FETCH = 20_000
+# A filter matching fewer rows is compiled per request (an exact scan of a few thousand rows
+# costs about what a prepared one does, and one-off id lists would churn the cache).
+PREPARED_MIN_ROWS = 2_000
+# Items added since a filter was prepared are tested per request; past this many (or an
+# eighth of the filter's rows) it is prepared again.
+PREPARED_STALE_ROWS = 20_000
 
 
 @dataclass
@@ -115,6 +126,7 @@ class Recommender:
         self.candidates = settings.candidates
         self.seen, self.popular_rows, self.popularity = self._by_user(version.seen())
         self.attributes = self._attributes(items)
+        self.subsets = SubsetCache(settings.filter_cache_mb << 20)
         self.catalogue = LiveCatalogue(self.searcher, version.numpy_tower("item"), items, self.attributes)
         self.default_fields = tuple(f.strip() for f in settings.default_fields.split(",") if f.strip())
         try:
@@ -264,16 +276,54 @@ class Recommender:
         all_available = self.attributes.all_available
         # Over-fetch by the number of items that will be filtered out, so k still come back.
         depth: dict[int, list[int]] = {}
+        # Restricted queries search their own rows: a prepared filter's queries together, the
+        # others one by one; those with as many candidates share one heads call (per query,
+        # the heads cost a third of a filtered request).
+        restricted: dict[int, list[tuple[int, np.ndarray, np.ndarray, bool]]] = {}
+        prepared_groups: dict[tuple, tuple[prepared.Subset, list[int]]] = {}
         for i, q in enumerate(queries):
             if errors[i] is not None:
                 continue
             if q.restricted or not all_available:
                 try:
-                    out[i] = self._restricted(q, plans[i], vectors[i], seen[i])
+                    key, subset = self._prepared(q, plans[i])
+                    if subset is not None:
+                        prepared_groups.setdefault(key, (subset, []))[1].append(i)
+                        continue
+                    fetch = max(q.k, self.candidates)
+                    found = (self._post_filtered(q, plans[i], vectors[i], seen[i], fetch)
+                             or self._compiled(q, plans[i], vectors[i], seen[i], fetch))
+                    restricted.setdefault(len(found[1]), []).append((i, *found))
                 except Exception as e:  # noqa: BLE001 - this query's fault alone
                     out[i] = e
             else:
                 depth.setdefault(max(q.k, self.candidates) + len(seen[i]), []).append(i)
+        for subset, members in prepared_groups.values():
+            try:
+                found = self._from_subset([queries[i] for i in members], plans[members[0]].conditions, subset,
+                                          vectors[members], [seen[i] for i in members])
+            except Exception:  # noqa: BLE001 - retried one by one below, so a fault stays its query's
+                found = [None] * len(members)
+            for i, one in zip(members, found):
+                try:
+                    one = one or self.candidates_of(queries[i], plans[i], vectors[i], seen[i],
+                                                    max(queries[i].k, self.candidates))
+                    restricted.setdefault(len(one[1]), []).append((i, *one))
+                except Exception as e:  # noqa: BLE001 - this query's fault alone
+                    out[i] = e
+        for found in restricted.values():
+            members = [i for i, *_ in found]
+            p_click, p_conv = self.heads.predict(vectors[members][:, None, :],
+                                                 self.searcher.embeddings[np.stack([rows for _, _, rows, _ in found])])
+            for j, (i, sims, rows, complete) in enumerate(found):
+                q = queries[i]
+                try:
+                    out[i] = self._select(q, plans[i], sims, rows, p_click[j], p_conv[j], empty)
+                    if len(out[i].item_ids) < q.k and not complete:  # a diversity cap left k unfilled
+                        out[i] = self._restricted(q, plans[i], vectors[i], seen[i],
+                                                  min(max(q.k, self.candidates) * DIVERSITY_DEEPEN, DIVERSITY_MAX_FETCH))
+                except Exception as e:  # noqa: BLE001 - this query's fault alone
+                    out[i] = e
         for fetch, members in depth.items():
             sims, rows = self.searcher.search(vectors[members], fetch)
             p_click, p_conv = self.heads.predict(vectors[members][:, None, :],
@@ -288,29 +338,103 @@ class Recommender:
                 result.recent_items_ignored = ignored[i]
         return out
 
-    def _restricted(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray) -> Scored:
-        """One query over its own eligible rows: the true top-K' of them, re-scored.
-
-        A broad restriction is first post-filtered: the conditions are tested on the index's
-        plain candidates only, so the eligible rows are not materialised (~0.6 ms for a range
-        over 1M rows); when too few pass, they are, and the subset is searched."""
-        fetch = max(q.k, self.candidates)
-        attrs = self.attributes
-        if q.include_items is None and plan.diversity is None:
-            found = self.searcher.search_post(
-                vector, fetch, attrs.share(plan.conditions),
-                lambda rows: attrs.accepts(plan.conditions, rows, q.exclude_items or (), seen))
-            if found is not None:
-                return self._scored(q, plan, vector, *found)
-        eligible: RowSet = attrs.compile(plan.conditions, q.exclude_items or (), q.include_items, seen)
+    def _restricted(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray, fetch: int) -> Scored:
+        """One query over its own eligible rows: the true top `fetch` of them, re-scored; deeper
+        while a diversity cap leaves k unfilled."""
         while True:
-            sims, rows = self.searcher.search_subset(vector, fetch, eligible.rows, eligible.mask, eligible.count,
-                                                     post=False)
+            sims, rows, complete = self.candidates_of(q, plan, vector, seen, fetch)
             out = self._scored(q, plan, vector, sims, rows)
-            if (len(out.item_ids) >= min(q.k, eligible.count) or len(rows) >= eligible.count
-                    or fetch >= DIVERSITY_MAX_FETCH):
+            if len(out.item_ids) >= q.k or complete or fetch >= DIVERSITY_MAX_FETCH:
                 return out
             fetch = min(fetch * DIVERSITY_DEEPEN, DIVERSITY_MAX_FETCH)
+
+    def candidates_of(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray,
+                      fetch: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The top `fetch` eligible rows for one restricted query (user vector (D,), `seen`
+        rows excluded): (similarities, rows, whether these are all the eligible rows).
+
+        A filter is searched over its prepared rows (kept from its first request; the
+        request's availability and exclusions applied to what they give). Otherwise a broad
+        restriction is post-filtered: the conditions are tested on the index's plain candidates
+        only, so the eligible rows are not materialised (~0.6 ms for a range over 1M rows); else
+        they are compiled and searched (index/searcher.py)."""
+        _, subset = self._prepared(q, plan)
+        if subset is not None:
+            return self._from_subset([q], plan.conditions, subset, vector[None], [seen], fetch)[0]
+        return self._post_filtered(q, plan, vector, seen, fetch) or self._compiled(q, plan, vector, seen, fetch)
+
+    def _post_filtered(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray,
+                       fetch: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
+        if q.include_items is not None or plan.diversity is not None:
+            return None
+        attrs = self.attributes
+        found = self.searcher.search_post(
+            vector, fetch, attrs.share(plan.conditions),
+            lambda rows: attrs.accepts(plan.conditions, rows, q.exclude_items or (), seen))
+        return None if found is None else (*found, False)
+
+    def _compiled(self, q: Query, plan: Plan, vector: np.ndarray, seen: np.ndarray,
+                  fetch: int) -> tuple[np.ndarray, np.ndarray, bool]:
+        eligible: RowSet = self.attributes.compile(plan.conditions, q.exclude_items or (), q.include_items, seen)
+        sims, rows = self.searcher.search_subset(vector, fetch, eligible.rows, eligible.mask, eligible.count,
+                                                 post=False)
+        return sims, rows, len(rows) >= eligible.count
+
+    def _prepared(self, q: Query, plan: Plan) -> tuple[tuple | None, prepared.Subset | None]:
+        """The query's filter's key and prepared rows (cached); no subset when it is compiled
+        per request (no filter, include_items, too few or too many rows, or the cache is off)."""
+        if q.include_items is not None or not plan.conditions or not self.subsets.budget:
+            return None, None
+        conditions = plan.conditions
+
+        def build() -> prepared.Subset | None:
+            rows = self.attributes.matching(conditions)
+            return prepared.prepare(self.searcher, rows) if len(rows) >= PREPARED_MIN_ROWS else None
+
+        key = tuple(sorted(conditions, key=repr))
+        subset = self.subsets.get(key, build)
+        if subset is not None and len(self.searcher) - subset.upto > max(PREPARED_STALE_ROWS, subset.count // 8):
+            subset = self.subsets.replace(key, build())
+        return key, subset
+
+    def _from_subset(self, qs: Sequence[Query], conditions: Sequence[Condition], subset: prepared.Subset,
+                     vectors: np.ndarray, seen: Sequence[np.ndarray],
+                     fetch: int | None = None) -> list[tuple[np.ndarray, np.ndarray, bool]]:
+        """candidates_of for queries sharing a prepared filter (user vectors (B, D)), searched
+        together: the subset's top plus the matching rows added since, keeping the available,
+        not excluded ones; a query that kept fewer than its fetch (K', or `fetch`) searches deeper."""
+        attrs = self.attributes
+        excluded = [attrs.excluded_rows(q.exclude_items or (), s) for q, s in zip(qs, seen)]
+        fetches = [fetch or max(q.k, self.candidates) for q in qs]
+        # Deeper by the exclusions and the share out of stock, so one search usually keeps enough.
+        margin = 1 + 2 * attrs.unavailable_share
+        depths = np.array([math.ceil((f + len(e)) * margin) for f, e in zip(fetches, excluded)])
+        tail = np.arange(subset.upto, len(self.searcher))
+        tail = tail[attrs.matches(conditions, tail)]
+        total = subset.count + len(tail)
+        out: list = [None] * len(qs)
+        todo = np.arange(len(qs))
+        while len(todo):
+            depth = int(depths[todo].max())
+            sims, rows = prepared.search(self.searcher, subset, vectors[todo], depth)
+            if len(tail):
+                more_sims, more = top_rows(vectors[todo], self.searcher.embeddings, tail, depth)
+                sims, rows = np.concatenate([sims, more_sims], axis=1), np.concatenate([rows, more], axis=1)
+                order = np.argsort(-sims, axis=1, kind="stable")[:, :depth]
+                sims, rows = np.take_along_axis(sims, order, axis=1), np.take_along_axis(rows, order, axis=1)
+            again = []
+            for j, i in enumerate(todo.tolist()):
+                keep = (rows[j] >= 0) & attrs.available[np.maximum(rows[j], 0)]
+                if len(excluded[i]):
+                    keep &= ~np.isin(rows[j], excluded[i])
+                kept, wanted = int(keep.sum()), fetches[i]
+                if kept >= wanted or depth >= total:
+                    out[i] = sims[j][keep][:wanted], rows[j][keep][:wanted], depth >= total and kept <= wanted
+                else:  # out of stock or excluded near the query: look deeper
+                    depths[i] = min(total, 2 * depth)
+                    again.append(i)
+            todo = np.array(again, dtype=np.int64)
+        return out
 
     def _scored(self, q: Query, plan: Plan, vector: np.ndarray, sims: np.ndarray, rows: np.ndarray) -> Scored:
         """Re-score one query's eligible candidates (K',) with the heads and select its top k."""

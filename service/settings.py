@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     nprobe: int = Field(32, ge=1, description="IVF lists probed per query")
     # HNSW beam width: higher recall, slower queries. Ignored by other formats.
     ef_search: int = Field(64, ge=1, description="HNSW beam width")
+    # Memory per worker for recurring filters' matching rows and a copy of their vectors (about
+    # 140 bytes a row at 32 dims): a filter seen again is searched over its own rows near the
+    # query (~0.2 ms) instead of through the index with a bitmap (1-2 ms at a 5 % share on 1M
+    # items). 0 turns it off. Shops with many distinct mid-size filters need more.
+    filter_cache_mb: int = Field(128, ge=0, le=1_000_000, description="memory for recurring filters' prepared "
+                                                                      "rows, MB per worker (0: off)")
     # Item attributes every /recommend item carries when the request names no `fields`
     # (comma-separated, e.g. "item_category,item_price"): clients need not join the catalogue,
     # but every item's JSON grows by its attributes. A request's `fields` replaces this list.

@@ -33,7 +33,7 @@ NEVER_REACHES = {
     "recsys.model": {"recsys.service", "recsys.cli"},
 }
 ROOT_PACKAGE = "recsys"
-CLI_MODULES = {"recsys.cli", "recsys.__main__"}  # the command line may import every layer
+CLI_MODULES = {"recsys.cli", "recsys.__main__", "recsys.tensorflow_log"}  # the command line, and its stderr filter
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,65 @@ def test_a_post_filtered_answer_equals_the_subset_search(seed_artifacts, monkeyp
         assert a.item_ids.tolist() == b.item_ids.tolist(), q
         assert not {"1", "2"} & set(a.item_ids.tolist()) or not q.exclude_items
         assert rec.searcher.item_ids[5] not in a.item_ids.tolist()  # out of stock
+
+
+@pytest.mark.parametrize("kind", EVERY_ITEM_KINDS)
+def test_a_prepared_filter_answers_as_the_compiled_rows_do_after_changes(indexed, kind, monkeypatch):
+    """A filter's rows prepared once (and kept) give the compiled-rows answer, with items
+    made unavailable, available again and added after it was prepared, exclude_items,
+    exclude_seen and a diversity cap applied per request. The seed's 200 items are few enough
+    for both to be exact: narrow filters scan their rows; broad ones search HNSW with a bitmap
+    (a beam wider than the catalogue). IVF's bitmap search scores by the index's fp16 codes,
+    which can swap near-ties at the K'-th candidate: its recall is tests/index/test_prepared.py's."""
+    from recsys.index import prepared
+
+    if kind == "ivf":
+        monkeypatch.setattr(prepared, "BITMAP_MIN_SHARE", 2.0)
+    from recsys.artifacts.catalogue import Change
+    from recsys.index import searcher
+    from recsys.service import recommender
+
+    monkeypatch.setattr(searcher, "POSTFILTER_MIN_SHARE", 2.0)   # never post-filter
+    monkeypatch.setattr(recommender, "PREPARED_MIN_ROWS", 1)      # the seed's filters count as big
+    rec = Recommender(Version.open(indexed(kind), need_index=True), Settings(candidates=20))
+    users = [str(u) for u in rec.users.ids[:15].tolist()]
+    cheap = {"item_price": {"lte": float(np.median(rec.attributes._columns["item_price"].values))}}
+    queries = ([Query(u, 10, filters=cheap) for u in users]
+               + [Query(u, 10, exclude_seen=True, filters=cheap, exclude_items=["1", "2", "3"]) for u in users]
+               + [Query(u, 10, filters={"item_category": {"not_in": ["books"]}},
+                        diversity={"attribute": "item_category", "max_per_value": 2}) for u in users])
+
+    def both() -> tuple[list, list]:
+        kept = rec.recommend_batch(queries)
+        budget, rec.subsets.budget = rec.subsets.budget, 0       # compile per request
+        compiled = rec.recommend_batch(queries)
+        rec.subsets.budget = budget
+        return kept, compiled
+
+    def same(kept, compiled) -> None:
+        for q, a, b in zip(queries, kept, compiled):
+            assert a.item_ids.tolist() == b.item_ids.tolist(), q
+            np.testing.assert_allclose(a.score, b.score, rtol=1e-6)
+
+    first = [r.item_ids[0] for r in rec.recommend_batch(queries[:15])]
+    # A filter matching the first best item's price only (with the item added below, later).
+    price = rec.catalogue.raw_attributes(str(first[0]))["item_price"]
+    queries += [Query(u, 10, filters={"item_price": {"gte": price, "lte": price}}) for u in users[:3]]
+    same(*both())
+    assert len(rec.subsets) == 3 and rec.subsets.misses == 3     # prepared once per filter
+    kinds = {subset.kind for subset in rec.subsets._entries.values()}
+    assert kinds == ({"scan", "bitmap"} if kind == "hnsw" else {"scan"})
+    rows = rec.attributes.rows_of(first[:3])
+    rec.attributes.set_available(rows, False)                    # the best items go out of stock
+    kept, compiled = both()
+    same(kept, compiled)
+    assert not set(first[:3]) & {i for r in kept for i in r.item_ids.tolist()}
+    rec.attributes.set_available(rows[:1], True)                 # one comes back
+    same(*both())
+    # A new item, cheap and close to the first user: served from the rows added since.
+    attributes = rec.catalogue.raw_attributes(str(first[0]))
+    rec.catalogue.apply([Change("brand-new", "upsert", attributes)])
+    kept, compiled = both()
+    same(kept, compiled)
+    assert all("brand-new" in r.item_ids.tolist() for r in kept[-3:])
+    assert rec.subsets.misses == 3                                # still the first preparations
