@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, load: Loader = load_recommender
     settings = settings or Settings()
     metrics = Metrics()
     state = State(settings, load, metrics)
+    metrics.watch_filters(lambda: state.recommender.subsets if state.recommender is not None else None)
 
     arrivals = Arrivals()
     batcher = MicroBatcher(lambda rec, queries: rec.recommend_batch(queries), max_batch=settings.batch_size,

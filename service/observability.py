@@ -17,6 +17,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
 
 import orjson
@@ -95,6 +96,11 @@ class Metrics:
                                      "from the event log (the log's size, as nothing is ever removed).", registry=r)
         self.online_history_users = Gauge("recsys_online_history_users", "Users with an online history in this "
                                           "worker.", registry=r)
+        self.filter_cache_bytes = Gauge("recsys_filter_cache_bytes", "Memory held by prepared filters in this "
+                                        "worker (RECSYS_FILTER_CACHE_MB bounds it).", registry=r)
+        self.filter_cache_lookups = Gauge("recsys_filter_cache_lookups", "Filter lookups in the prepared-filter "
+                                          "cache since this model was loaded, by result (hit: prepared already).",
+                                          ["result"], registry=r)
         self.in_flight = Gauge("recsys_in_flight", "Recommend requests being computed.", registry=r)
         self.queued = Gauge("recsys_queued", "Recommend requests waiting for a slot.", registry=r)
         # Bounded: method and route are fixed sets ("other" for unknown paths), status codes few.
@@ -118,6 +124,15 @@ class Metrics:
     def events_read(self, last_seq: int, users: int) -> None:
         self.events_last_seq.set(last_seq)
         self.online_history_users.set(users)
+
+    def watch_filters(self, cache: Callable[[], object | None]) -> None:
+        """Read the filter cache gauges, at each scrape, from `cache()`: the served model's
+        SubsetCache (nbytes, hits, misses), or None before a model is loaded."""
+        def read(name: str) -> Callable[[], float]:
+            return lambda: float(getattr(cache(), name, 0) or 0)
+        self.filter_cache_bytes.set_function(read("nbytes"))
+        self.filter_cache_lookups.labels(result="hit").set_function(read("hits"))
+        self.filter_cache_lookups.labels(result="miss").set_function(read("misses"))
 
     def serving(self, version: str) -> None:
         self.model_info.clear()

@@ -68,9 +68,11 @@ class Scored:
 # DIVERSITY_MAX_FETCH candidates (past that the answer is what the caps allow from them).
 DIVERSITY_DEEPEN = 4
 DIVERSITY_MAX_FETCH = 20_000
-# A filter matching fewer rows is compiled per request (an exact scan of a few thousand rows
-# costs about what a prepared one does, and one-off id lists would churn the cache).
+# A filter matching fewer rows (and under PREPARED_MIN_SHARE of the catalogue) is compiled per
+# request: an exact scan of a few thousand rows costs about what a prepared one does, and
+# one-off id lists would churn the cache. A small catalogue prepares its filters all the same.
 PREPARED_MIN_ROWS = 2_000
+PREPARED_MIN_SHARE = 0.05
 # Items added since a filter was prepared are tested per request; past this many (or an
 # eighth of the filter's rows) it is prepared again.
 PREPARED_STALE_ROWS = 20_000
@@ -389,7 +391,8 @@ class Recommender:
 
         def build() -> prepared.Subset | None:
             rows = self.attributes.matching(conditions)
-            return prepared.prepare(self.searcher, rows) if len(rows) >= PREPARED_MIN_ROWS else None
+            enough = len(rows) >= min(PREPARED_MIN_ROWS, PREPARED_MIN_SHARE * len(self.searcher))
+            return prepared.prepare(self.searcher, rows) if enough and len(rows) else None
 
         key = tuple(sorted(conditions, key=repr))
         subset = self.subsets.get(key, build)

@@ -34,6 +34,12 @@ def unfiltered_order(client, user, **body) -> list[str]:
     return [i["item_id"] for i in items_of(recommend(client, user_id=user, k=MAX_K, **body))]
 
 
+def filter_cache(client) -> dict[str, float]:
+    """The service's recsys_filter_cache_* samples, by name without the prefix."""
+    return {line.split(" ")[0].removeprefix("recsys_filter_cache_"): float(line.split(" ")[1])
+            for line in client.get("/metrics").text.splitlines() if line.startswith("recsys_filter_cache")}
+
+
 @pytest.mark.parametrize("each_index", INDEX_KINDS, indirect=True)
 def test_each_filter_kind_returns_the_true_filtered_top_k(each_index, catalogue):
     """K' covers the 200-item catalogue, so the filtered answer is the unfiltered order restricted
@@ -52,6 +58,7 @@ def test_each_filter_kind_returns_the_true_filtered_top_k(each_index, catalogue)
          set(cat.index[(cat["item_brand"] == brand) & (cat["item_price"] >= 150)])),
         ({"item_id": {"in": [1, "2", 3, "no-such-item"]}}, {"1", "2", "3"} & set(cat.index)),
     ]
+    before = filter_cache(each_index)
     for user in (1, 7):
         order = unfiltered_order(each_index, user)
         for filters, matching in cases:
@@ -59,6 +66,11 @@ def test_each_filter_kind_returns_the_true_filtered_top_k(each_index, catalogue)
             for k in (5, 200):
                 got = [i["item_id"] for i in items_of(recommend(each_index, user_id=user, k=k, filters=filters))]
                 assert got == [i for i in order if i in matching][:k], (filters, k)
+    # Each filter was looked up once per request and prepared on its first one at most.
+    after = filter_cache(each_index)
+    assert after['lookups{result="miss"}'] - before['lookups{result="miss"}'] <= len(cases)
+    assert after['lookups{result="hit"}'] - before['lookups{result="hit"}'] >= 3 * len(cases)
+    assert after["bytes"] > 0
 
 
 @pytest.mark.parametrize("each_index", INDEX_KINDS, indirect=True)

@@ -147,7 +147,8 @@ def test_a_post_filtered_answer_equals_the_subset_search(seed_artifacts, monkeyp
     from recsys.index import searcher
 
     monkeypatch.setattr(searcher, "EXACT_SCAN_MAX", 0)  # the seed's 200 items count as many
-    rec = Recommender(Version.open(seed_artifacts, need_index=True), Settings(candidates=20))
+    # Filters compiled per request (not prepared), so the broad ones are post-filtered.
+    rec = Recommender(Version.open(seed_artifacts, need_index=True), Settings(candidates=20, filter_cache_mb=0))
     rec.attributes.set_available([5], False)
     users = [str(u) for u in rec.users.ids[:20].tolist()]
     queries = [Query(u, 10, exclude_seen=True, filters={"item_price": {"gte": 20}}, exclude_items=["1", "2"])
