@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
-from recsys.index.searcher import Searcher
+from recsys.index.searcher import HNSW_MIN_SHARE, Searcher
 
 # Members read per query, as a multiple of k: the nearest lists holding members are read
 # until they hold this many. On the load benchmark's 1M-item model (IVF2500, K' 200, a price
@@ -70,12 +70,16 @@ class Subset:
         return own + sum(a.nbytes for a in (self.rows, self.lists, self.sizes, self.centroids) if a is not None)
 
 
-def prepare(searcher: Searcher, rows: np.ndarray) -> Subset:
-    """The subset of `rows` (M,) of `searcher`'s index, prepared for `search`."""
+def prepare(searcher: Searcher, rows: np.ndarray, max_bytes: float = math.inf) -> Subset | None:
+    """The subset of `rows` (M,) of `searcher`'s index, prepared for `search`; kept as a bitmap
+    when a copy of its vectors would take more than `max_bytes` (None when that is not possible:
+    a flat index, or HNSW below its filtered-walk share)."""
     rows = np.asarray(rows, np.int64)
     n = len(searcher)
     lists = searcher.lists_of(rows)
-    if len(rows) >= BITMAP_MIN_SHARE * n and (lists is not None or searcher.is_hnsw):
+    big = len(rows) * (4 * searcher.dim + 16) > max_bytes   # its vectors, rows and list ids
+    bitmap_ok = lists is not None or (searcher.is_hnsw and len(rows) >= HNSW_MIN_SHARE * n)
+    if bitmap_ok and (big or len(rows) >= BITMAP_MIN_SHARE * n):
         mask = np.zeros(n, bool)
         mask[rows] = True
         bitmap = np.packbits(mask, bitorder="little")
@@ -84,6 +88,8 @@ def prepare(searcher: Searcher, rows: np.ndarray) -> Subset:
         held, sizes = np.unique(lists, return_counts=True)
         return Subset(len(rows), n, bitmap=bitmap, lists=held.astype(np.int64), sizes=sizes.astype(np.int64),
                       centroids=searcher.centroids[held])
+    if big:
+        return None
     if lists is None or len(rows) <= SCAN_ALL_MAX:
         return Subset(len(rows), n, rows=rows, vectors=searcher.embeddings[rows])
     order = np.argsort(lists, kind="stable")

@@ -392,7 +392,8 @@ class Recommender:
         def build() -> prepared.Subset | None:
             rows = self.attributes.matching(conditions)
             enough = len(rows) >= min(PREPARED_MIN_ROWS, PREPARED_MIN_SHARE * len(self.searcher))
-            return prepared.prepare(self.searcher, rows) if enough and len(rows) else None
+            # At most a quarter of the cache: bigger ones are kept as a bitmap, or not at all.
+            return prepared.prepare(self.searcher, rows, self.subsets.budget / 4) if enough and len(rows) else None
 
         key = tuple(sorted(conditions, key=repr))
         subset = self.subsets.get(key, build)

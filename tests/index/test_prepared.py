@@ -40,12 +40,15 @@ def test_each_row_knows_its_ivf_list_also_after_add(ivf):
         assert row in faiss.rev_swig_ptr(ids, ivf.index.invlists.list_size(int(number)))
 
 
-@pytest.mark.parametrize("share, k, kind", [(0.02, 5, "ivf"), (0.1, 20, "ivf"), (0.3, 100, "bitmap")])
-def test_an_ivf_subset_finds_nearly_all_of_its_exact_top_k(ivf, share, k, kind, monkeypatch):
+@pytest.mark.parametrize("share, k, kind, max_bytes", [
+    (0.02, 5, "ivf", np.inf), (0.1, 20, "ivf", np.inf), (0.3, 100, "bitmap", np.inf),
+    (0.02, 5, "bitmap", 1_000),  # too big for its budget: a bitmap even at a small share
+])
+def test_an_ivf_subset_finds_nearly_all_of_its_exact_top_k(ivf, share, k, kind, max_bytes, monkeypatch):
     monkeypatch.setattr(prepared, "SCAN_ALL_MAX", 0)  # walk the lists even for these small subsets
     rng = np.random.default_rng(1)
     rows = np.sort(rng.choice(len(ivf), int(share * len(ivf)), replace=False))
-    subset = prepared.prepare(ivf, rows)
+    subset = prepared.prepare(ivf, rows, max_bytes)
     assert subset.kind == kind and subset.count == len(rows) and subset.upto == len(ivf)
     if kind == "ivf":  # reads some lists only
         assert sorted(subset.rows.tolist()) == rows.tolist() and prepared.TARGET_PER_K * k < len(rows)
@@ -81,6 +84,7 @@ def test_a_search_as_deep_as_the_subset_or_over_a_small_one_is_its_exact_order(i
 def test_a_flat_subset_is_exact():
     flat = searcher("flat", clustered(3_000))
     rows = np.arange(5, 3_000, 3)
+    assert prepared.prepare(flat, rows, max_bytes=1_000) is None  # no bitmap search on flat: not kept
     subset = prepared.prepare(flat, rows)
     assert subset.kind == "scan"
     queries = clustered(10, seed=4)
