@@ -16,6 +16,8 @@ def test_the_least_recently_used_goes_first_and_the_budget_holds():
     size = subset(100).nbytes
     cache = SubsetCache(budget_bytes=4 * size)
     built = []
+    for key in "abcde":                                      # first sightings: nothing built
+        assert cache.get(key, lambda: built.append("too soon")) is None
     for key in "abcd":
         cache.get(key, lambda key=key: built.append(key) or subset(100))
     assert built == list("abcd") and cache.nbytes == 4 * size
@@ -25,11 +27,13 @@ def test_the_least_recently_used_goes_first_and_the_budget_holds():
     cache.get("b", lambda: built.append("b again") or subset(100))
     cache.get("a", lambda: built.append("a again"))
     assert built == list("abcd") + ["b again"]
-    assert (cache.hits, cache.misses) == (2, 6)
+    assert (cache.hits, cache.misses) == (2, 11)
 
 
 def test_a_filter_too_big_for_a_quarter_of_the_budget_is_remembered_as_not_prepared():
     cache = SubsetCache(budget_bytes=subset(100).nbytes)
+    for key in ("big", "small"):
+        cache.get(key, lambda: subset(1))                    # seen once
     assert cache.get("big", lambda: subset(50)) is None
     assert cache.get("big", lambda: subset(1)) is None       # remembered: not built again
     assert cache.nbytes == 0
