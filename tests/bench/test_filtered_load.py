@@ -20,12 +20,14 @@ def test_end_to_end_on_the_seed_model(seed_artifacts, tmp_path):
                                "--queries", "10", "--depth", "10", "--out", str(out)]) == 0
     table = [line.split("|")[1:-1] for line in out.read_text().splitlines() if line.startswith("| ")]
     rows = {cells[0].strip(): cells for cells in table[1:]}
-    assert list(rows) == ["everything (unfiltered)", "50 %", "5 %"]
+    one_off = "about 5 %, a new bound every request"
+    assert list(rows) == ["everything (unfiltered)", "50 %", "5 %", one_off]
+    assert rows[one_off][1].strip() == "varies" and rows[one_off][8].strip() == ""
     assert int(rows["everything (unfiltered)"][1].replace(",", "")) == 200  # the seed catalogue
     assert 0 < int(rows["5 %"][1]) < int(rows["50 %"][1]) < 200
     for name, cells in rows.items():
         assert float(cells[2].replace(",", "")) > 0 and int(cells[7]) == 0  # requests served, no errors
-        if name != "everything (unfiltered)":
+        if name not in ("everything (unfiltered)", one_off):
             assert float(cells[8]) == 1.0
 
 
