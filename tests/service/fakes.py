@@ -11,6 +11,7 @@ import numpy as np
 
 from recsys.service.domain import UnknownUser
 from recsys.service.recommender import Scored
+from recsys.service.subset_cache import SubsetCache
 
 
 class SlowRecommender:
@@ -22,6 +23,7 @@ class SlowRecommender:
         self.item_count = items
         self.computing = 0
         self.catalogue = SimpleNamespace(seq=0, unavailable=())  # the live catalogue, never changed here
+        self.subsets = SubsetCache(0)  # the filter cache /metrics reads; these never filter
         self._lock = threading.Lock()
 
     def recommend(self, user_id, k, objective=None, exclude_seen=False, user_features=None) -> Scored:
