@@ -1,14 +1,14 @@
 """Live catalogue benchmark: changes served while the service runs, on an indexed artifact root.
 
     python -m bench.catalogue_bench --artifacts ROOT [--changes 1000 --bulk 100000 --duration 10
-                                                      --connections 8 --out docs/PERFORMANCE.md]
+                                                      --rounds 3 --connections 8 --out docs/PERFORMANCE.md]
 
 Starts `recsys serve` on ROOT with a fresh catalogue store (the root's own is not touched) and
 measures: a POST /admin/items of --changes items made unavailable (the top of one user's list),
 from the call until that user's answer no longer holds them; a POST of --changes new items;
 `recsys catalogue apply` of --bulk new items from a Parquet file, and until the service serves
-them; requests/s at --connections (closed loop, random known users, k=20) with no changes, then
-while new items stream in at 100 a second (10 every 100 ms).
+them; requests/s at --connections (closed loop, random known users, k=20) with no changes and
+while new items stream in at 100 a second (10 every 100 ms), in --rounds alternating windows.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def main(argv=None) -> None:
     p.add_argument("--bulk", type=int, default=100_000)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--connections", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3, help="quiet and streaming windows, alternating, of --duration each")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     version = Version.open(args.artifacts, need_index=True)
@@ -134,27 +135,37 @@ def main(argv=None) -> None:
                     raise RuntimeError("the bulk change was not served within 600 s")
                 time.sleep(0.05)
             out["bulk_served_s"] = time.perf_counter() - t
-        # Throughput without and with a stream of 100 new items a second.
-        out["rps_quiet"] = load(base, users, args.connections, args.duration, 10)
-        stop = threading.Event()
+        # Throughput without and with a stream of 100 new items a second, in alternating
+        # windows (quiet, streaming, quiet, ...): a drift of the machine during the run then
+        # weighs on both sides alike.
+        quiet, streaming, streamed, streamed_s = [], [], 0, 0.0
+        for r in range(args.rounds):
+            quiet.append(load(base, users, args.connections, args.duration, 10 + r))
+            stop = threading.Event()
+            sent = [0, 0.0]
 
-        def stream():
-            n, start = 0, time.perf_counter()
-            with httpx.Client(base_url=base, timeout=30) as c:
-                while not stop.is_set():
-                    rows = [dict(r, item_id=f"stream-{n}-{j}") for j, r in enumerate(attribute_rows(items, 10, "", n))]
-                    c.post("/admin/items", json={"upsert": rows}, headers=AUTH).raise_for_status()
-                    n += 1
-                    # On a fixed schedule (10 items every 100 ms), whatever each call took.
-                    stop.wait(max(0.0, start + 0.1 * n - time.perf_counter()))
-            out["streamed_items"] = 10 * n
-            out["streamed_per_s"] = 10 * n / (time.perf_counter() - start)
+            def stream(r=r, stop=stop, sent=sent):
+                n, start = 0, time.perf_counter()
+                with httpx.Client(base_url=base, timeout=30) as c:
+                    while not stop.is_set():
+                        rows = [dict(row, item_id=f"stream-{r}-{n}-{j}")
+                                for j, row in enumerate(attribute_rows(items, 10, "", n))]
+                        c.post("/admin/items", json={"upsert": rows}, headers=AUTH).raise_for_status()
+                        n += 1
+                        # On a fixed schedule (10 items every 100 ms), whatever each call took.
+                        stop.wait(max(0.0, start + 0.1 * n - time.perf_counter()))
+                sent[:] = [10 * n, time.perf_counter() - start]
 
-        streamer = threading.Thread(target=stream)
-        streamer.start()
-        out["rps_streaming"] = load(base, users, args.connections, args.duration, 20)
-        stop.set()
-        streamer.join()
+            streamer = threading.Thread(target=stream)
+            streamer.start()
+            streaming.append(load(base, users, args.connections, args.duration, 20 + r))
+            stop.set()
+            streamer.join()
+            streamed, streamed_s = streamed + sent[0], streamed_s + sent[1]
+        out["rps_quiet"], out["rps_streaming"] = float(np.mean(quiet)), float(np.mean(streaming))
+        out["rps_windows"] = {"quiet": quiet, "streaming": streaming}
+        out["streamed_items"] = streamed
+        out["streamed_per_s"] = streamed / streamed_s
         out["streaming_ratio"] = out["rps_streaming"] / out["rps_quiet"]
     finally:
         server.terminate()
@@ -173,7 +184,8 @@ def main(argv=None) -> None:
                 f"| {args.changes:,} new items: POST answered (served by that worker) | {out['upsert_post_s']:.3f} s |\n"
                 f"| {args.bulk:,} new items by `recsys catalogue apply` / until served | "
                 f"{out['bulk_cli_s']:.1f} s / {out['bulk_served_s']:.1f} s |\n"
-                f"| requests/s quiet / with new items streaming in ({out['streamed_per_s']:.0f} a second) | "
+                f"| requests/s quiet / with new items streaming in ({out['streamed_per_s']:.0f} a second; "
+                f"{args.rounds} alternating windows of {args.duration:g} s each) | "
                 f"{out['rps_quiet']:.0f} / "
                 f"{out['rps_streaming']:.0f} ({out['streaming_ratio']:.2f}x) |\n"
                 f"\nLoad average at the end: {os.getloadavg()[0]:.2f} (2 cores; the clients share them). Targets (the "

@@ -25,6 +25,7 @@ import pandas as pd
 
 from recsys.artifacts.feature_store import shared_strings
 from recsys.artifacts.features import Feature
+from recsys.artifacts.growing import Growing
 from recsys.artifacts.positions import Positions
 from recsys.service.domain import InvalidRequest
 
@@ -77,18 +78,28 @@ class _Categorical:
     def __init__(self):
         self.values: list[str] = []
         self.code_of = Positions(np.empty(0, object))
-        self.codes = np.empty(0, np.int32)
+        self._codes = Growing(np.empty(0, np.int32))
         self._order = np.empty(0, np.int64)      # rows sorted by code (the first append's)
         self._starts = np.zeros(1, np.int64)     # code -> its slice of _order
         self._appended: dict[int, np.ndarray] = {}  # code -> sorted rows appended later
 
-    def append(self, raw: np.ndarray, start: int) -> None:
-        if not len(self.codes) and not self.values:
-            codes, uniques = pd.factorize(raw)
-            self.values = uniques.tolist() if isinstance(uniques, pd.Index) else list(uniques)
-            self.code_of = Positions(np.asarray(uniques, dtype=object))
-            codes = codes.astype(np.int32)
-            self.codes = codes
+    @property
+    def codes(self) -> np.ndarray:
+        """(N,) int32: each row's code into `values`."""
+        return self._codes.array
+
+    def append(self, raw: np.ndarray, start: int, distinct: Positions | None = None) -> None:
+        """Rows `start`.. hold `raw`; `distinct`: the map of `raw` itself (distinct ids, first
+        append only), shared rather than built again (~33 bytes an id)."""
+        if not len(self._codes) and not self.values:
+            if distinct is not None and len(distinct) == len(raw) and (not len(raw) or distinct.get(raw[-1]) == len(raw) - 1):
+                codes, self.values, self.code_of = np.arange(len(raw), dtype=np.int32), list(raw), Positions(distinct)
+            else:
+                codes, uniques = pd.factorize(raw)
+                self.values = uniques.tolist() if isinstance(uniques, pd.Index) else list(uniques)
+                self.code_of = Positions(np.asarray(uniques, dtype=object))
+            codes = codes.astype(np.int32, copy=False)
+            self._codes = Growing(codes)
             self._order = np.argsort(codes, kind="stable").astype(np.int64) + start
             self._starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(self.values)))])
             return
@@ -100,7 +111,7 @@ class _Categorical:
                 self.code_of.add(v, c)
                 self.values.append(v)
             codes[i] = c
-        self.codes = np.concatenate([self.codes, codes])
+        self._codes.extend(codes)
         # New rows are all after the old ones, so appending keeps each value's rows sorted.
         order = np.argsort(codes, kind="stable")
         bounds = np.flatnonzero(np.diff(codes[order])) + 1
@@ -132,24 +143,49 @@ class _Categorical:
 
 class _Numeric:
     """A numeric attribute: values (N,) float32 (as the catalogue stores them), and (value, row)
-    sorted by value; bounds are compared at the same precision."""
+    pairs sorted by value; bounds are compared at the same precision.
+
+    Rows appended later go to a small sorted tail, merged into the main pairs once it holds
+    1/64 of them: an upsert then costs its own rows, not a copy of the N pairs.
+    """
 
     def __init__(self):
-        self.values = np.empty(0, np.float32)
-        self.sorted_values = np.empty(0, np.float32)
-        self.sorted_rows = np.empty(0, np.int64)
+        self._values = Growing(np.empty(0, np.float32))
+        self._sorted_values = np.empty(0, np.float32)
+        self._sorted_rows = np.empty(0, np.int64)
+        self._tail_values = np.empty(0, np.float32)
+        self._tail_rows = np.empty(0, np.int64)
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values.array
 
     def append(self, raw: np.ndarray, start: int) -> None:
         new = np.asarray(raw, np.float32)
-        self.values = np.concatenate([self.values, new])
+        self._values.extend(new)
         order = np.argsort(new, kind="stable")
-        at = np.searchsorted(self.sorted_values, new[order], side="right")
-        self.sorted_values = np.insert(self.sorted_values, at, new[order])
-        self.sorted_rows = np.insert(self.sorted_rows, at, order.astype(np.int64) + start)
+        at = np.searchsorted(self._tail_values, new[order], side="right")
+        self._tail_values = np.insert(self._tail_values, at, new[order])
+        self._tail_rows = np.insert(self._tail_rows, at, order.astype(np.int64) + start)
+        if len(self._tail_values) > max(1024, len(self._sorted_values) // 64):
+            at = np.searchsorted(self._sorted_values, self._tail_values, side="right")
+            self._sorted_values = np.insert(self._sorted_values, at, self._tail_values)
+            self._sorted_rows = np.insert(self._sorted_rows, at, self._tail_rows)
+            self._tail_values, self._tail_rows = self._tail_values[:0], self._tail_rows[:0]
 
-    def span(self, low: float, high: float) -> tuple[int, int]:
-        return (int(np.searchsorted(self.sorted_values, np.float32(low), side="left")),
-                int(np.searchsorted(self.sorted_values, np.float32(high), side="right")))
+    def count(self, low: float, high: float) -> int:
+        """How many rows hold a value in [low, high]."""
+        return sum(b - a for a, b in self._spans(low, high))
+
+    def rows(self, low: float, high: float) -> np.ndarray:
+        """Sorted rows holding a value in [low, high]."""
+        (a, b), (c, d) = self._spans(low, high)
+        return np.sort(np.concatenate([self._sorted_rows[a:b], self._tail_rows[c:d]]))
+
+    def _spans(self, low: float, high: float) -> list[tuple[int, int]]:
+        bounds = (np.float32(low), np.float32(high))
+        return [(int(np.searchsorted(v, bounds[0], side="left")), int(np.searchsorted(v, bounds[1], side="right")))
+                for v in (self._sorted_values, self._tail_values)]
 
     def test(self, rows: np.ndarray, low: float, high: float) -> np.ndarray:
         v = self.values[rows]
@@ -166,21 +202,28 @@ def _strings(values) -> np.ndarray:
 class ItemAttributes:
     """The catalogue's attributes by index row (N rows), for filters, diversity and `fields`."""
 
-    def __init__(self, features: Sequence[Feature], frame: pd.DataFrame | None = None):
+    def __init__(self, features: Sequence[Feature], frame: pd.DataFrame | None = None,
+                 ids: Positions | None = None):
         """`features`: the item tower's features (item_id among them); `frame`: one row per index
-        row, in row order, with a column per feature."""
+        row, in row order, with a column per feature; `ids`: the frame's item ids as a map, when
+        the caller holds one (shared, not built again)."""
         self.features = {f.name: f for f in features}
         self.features.setdefault("item_id", Feature("item_id", "item", "id"))
         self._columns = {f.name: (_Numeric() if f.is_numeric else _Categorical()) for f in features}
-        self.available = np.empty(0, bool)  # (N,) False = never eligible; change it with set_available
+        self._available = Growing(np.empty(0, bool))
         self._unavailable = 0
         if frame is not None:
-            self.append(frame)
+            self.append(frame, ids)
 
     def __len__(self) -> int:
-        return len(self.available)
+        return len(self._available)
 
-    def append(self, frame: pd.DataFrame | Mapping[str, np.ndarray]) -> np.ndarray:
+    @property
+    def available(self) -> np.ndarray:
+        """(N,) bool, False = never eligible; change it with set_available."""
+        return self._available.array
+
+    def append(self, frame: pd.DataFrame | Mapping[str, np.ndarray], ids: Positions | None = None) -> np.ndarray:
         """Add rows (available) at the end, one per frame row in order; their row numbers.
         `frame`: a DataFrame or equal-length columns by name (object arrays of str are kept as
         they are: the catalogue's own strings, not copies)."""
@@ -189,14 +232,19 @@ class ItemAttributes:
         for name, column in self._columns.items():
             values = frame[name]
             count = len(values)
-            column.append(np.asarray(values, np.float32) if self.features[name].is_numeric else _strings(values), start)
-        self.available = np.concatenate([self.available, np.ones(count, bool)])
+            if self.features[name].is_numeric:
+                column.append(np.asarray(values, np.float32), start)
+            else:
+                column.append(_strings(values), start, ids if name == "item_id" else None)
+        self._available.extend(np.ones(count, bool))
         return np.arange(start, len(self), dtype=np.int64)
 
     def set_available(self, rows: np.ndarray | Sequence[int], available: bool) -> None:
         """Make `rows` eligible again (True) or never eligible (False: out of stock, deleted)."""
-        self.available[np.asarray(rows, np.int64)] = available
-        self._unavailable = len(self) - int(np.count_nonzero(self.available))
+        rows = np.unique(np.asarray(rows, np.int64))
+        changed = int(np.count_nonzero(self.available[rows] != available))  # counted on these rows, not N
+        self.available[rows] = available
+        self._unavailable += -changed if available else changed
 
     @property
     def unavailable_share(self) -> float:
@@ -286,16 +334,14 @@ class ItemAttributes:
     def _count(self, c: Condition) -> int:
         column = self._columns[c.attribute]
         if c.op == "range":
-            a, b = column.span(c.low, c.high)
-            return b - a
+            return column.count(c.low, c.high)
         n = column.count(c.values)
         return n if c.op == "in" else len(self) - n
 
     def _rows(self, c: Condition) -> np.ndarray:
         column = self._columns[c.attribute]
         if c.op == "range":
-            a, b = column.span(c.low, c.high)
-            return np.sort(column.sorted_rows[a:b])
+            return column.rows(c.low, c.high)
         return column.rows(c.values)  # "in"; not_in is never a starting set (it is broad)
 
     def _test(self, c: Condition, rows: np.ndarray) -> np.ndarray:

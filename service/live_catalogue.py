@@ -15,7 +15,6 @@ import logging
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from recsys.artifacts.catalogue import Change
 from recsys.artifacts.feature_store import FeatureStore
@@ -118,8 +117,11 @@ class LiveCatalogue:
             columns[name] = (np.asarray(values, np.float32) if f["kind"] == "numeric"
                              else np.asarray([str(v) for v in values], dtype=object))
         rows = self.searcher.add(self.tower(columns), np.asarray([c.item_id for c in upserts], dtype=object))
-        frame = pd.DataFrame({"item_id": [c.item_id for c in upserts]} | {
-            name: [c.attributes[name] for c in upserts] for name in self.item_attributes.features if name != "item_id"})
+        # Plain arrays, not a DataFrame: a few rows' worth of work on the serving thread.
+        frame = {name: (np.asarray([c.attributes[name] for c in upserts], np.float32) if f.is_numeric else
+                        np.asarray([c.item_id if name == "item_id" else str(c.attributes[name]) for c in upserts],
+                                   dtype=object))
+                 for name, f in self.item_attributes.features.items()}
         if not np.array_equal(self.item_attributes.append(frame), rows):
             raise RuntimeError("item attributes and index rows diverged")
         return rows

@@ -139,7 +139,7 @@ class Recommender:
     def _attributes(self, catalogue) -> ItemAttributes:
         """The catalogue's attributes aligned to index rows (its rows are the index's, checked
         at load)."""
-        return ItemAttributes(catalogue.features, catalogue.columns | {"item_id": catalogue.ids})
+        return ItemAttributes(catalogue.features, catalogue.columns | {"item_id": catalogue.ids}, catalogue.position)
 
     def release(self) -> None:
         """Let `recsys prune` remove this version (the service serves another one now)."""
