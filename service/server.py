@@ -16,7 +16,8 @@ socket) and forwards SIGTERM and SIGHUP to all of them (Ctrl-C reaches the whole
 group by itself). A worker's successful POST /admin/reload makes the supervisor send SIGHUP
 to the other workers, so all of them move to the new version. If a worker exits on its own
 (its model failed to load, say), the supervisor stops the others and exits 2: restarting is
-left to what runs the service (systemd, Kubernetes, compose), which also sees the failure.
+left to what runs the service (systemd, Kubernetes, compose), which also sees the failure. If
+the supervisor dies (kill -9), its workers get SIGTERM from the kernel and stop too.
 Each worker has its own /metrics registry: a scrape reads the worker that answered it.
 """
 
@@ -136,8 +137,22 @@ def uvicorn_config(app, settings: Settings, **overrides) -> uvicorn.Config:
                                   "http": protocol, **overrides})
 
 
-def _worker(settings: Settings, version: Version, sock: socket.socket, supervisor: Connection) -> None:
+def _stop_with(supervisor_pid: int) -> None:
+    """SIGTERM this worker (the usual drain and stop) when its supervisor dies, even by SIGKILL:
+    otherwise it would go on serving the port alone, and a restarted service could not bind it.
+    Linux only (prctl); elsewhere what runs the service must stop the process group."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != supervisor_pid:  # it died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(settings: Settings, version: Version, sock: socket.socket, supervisor: Connection,
+            supervisor_pid: int) -> None:
     """A worker process's entry point; a failure ends it with the CLI's one line and exit 2."""
+    _stop_with(supervisor_pid)
     try:
         serve_one(settings, version, sock=sock, supervisor=supervisor)
     except RecsysError as e:
@@ -156,7 +171,7 @@ def supervise(settings: Settings, version: Version) -> None:
     workers, channels = [], []
     for i in range(settings.workers):
         receive, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(settings, version, sock, send), name=f"recsys-worker-{i}")
+        proc = ctx.Process(target=_worker, args=(settings, version, sock, send, os.getpid()), name=f"recsys-worker-{i}")
         proc.start()
         send.close()
         workers.append(proc)

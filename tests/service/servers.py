@@ -74,9 +74,9 @@ class ServeProcess:
         Path(self.log.name).unlink(missing_ok=True)
 
 
-def start_serve(artifacts: Path, *args: str, **env: str) -> ServeProcess:
-    """`recsys serve` on a free port; env given as RECSYS_* keyword arguments."""
-    port = free_port()
+def start_serve(artifacts: Path, *args: str, port: int | None = None, **env: str) -> ServeProcess:
+    """`recsys serve` on `port` (a free one by default); env given as RECSYS_* keyword arguments."""
+    port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
     full_env.update({"RECSYS_DRAIN_SECONDS": "0", "RECSYS_LOG_LEVEL": "warning", **env})
     return ServeProcess([sys.executable, "-m", "recsys", "serve", "--artifacts", str(artifacts), "--port", str(port),

@@ -56,3 +56,30 @@ def test_a_worker_that_dies_stops_the_service_with_its_reason(seed_artifacts):
         assert f"recsys: error: worker {workers[0]} exited with code -9" in out
     finally:
         server.kill()
+
+
+@pytest.mark.slow  # multi-process: two server workers
+def test_workers_stop_when_the_supervisor_is_killed_and_the_port_is_free_again(seed_artifacts):
+    server = start_serve(seed_artifacts, "--workers", "2")
+    again = None
+    try:
+        server.wait_ready()
+        workers = wait_until(lambda: len(w := workers_of(server.proc.pid)) == 2 and w, timeout=30)
+        server.proc.kill()  # SIGKILL: the supervisor forwards nothing
+        server.proc.wait()
+
+        def gone(pid: int) -> bool:
+            try:
+                return b"zombie" in Path(f"/proc/{pid}/status").read_bytes().lower()
+            except FileNotFoundError:
+                return True
+        wait_until(lambda: all(gone(w) for w in workers), timeout=30)
+        # Nothing holds the port: a restarted service binds it and serves.
+        again = start_serve(seed_artifacts, port=server.port)
+        again.wait_ready()
+        with httpx.Client(base_url=again.base, timeout=10) as client:
+            assert client.post("/recommend", json={"user_id": 1, "k": 5}).status_code == 200
+    finally:
+        server.kill()
+        if again is not None:
+            again.kill()
