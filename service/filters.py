@@ -226,7 +226,8 @@ class ItemAttributes:
     def append(self, frame: pd.DataFrame | Mapping[str, np.ndarray], ids: Positions | None = None) -> np.ndarray:
         """Add rows (available) at the end, one per frame row in order; their row numbers.
         `frame`: a DataFrame or equal-length columns by name (object arrays of str are kept as
-        they are: the catalogue's own strings, not copies)."""
+        they are: the catalogue's own strings, not copies); `ids`: the map of its item ids, on
+        the first append (see __init__)."""
         start = len(self)
         count = 0
         for name, column in self._columns.items():
