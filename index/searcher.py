@@ -32,6 +32,7 @@ from collections.abc import Callable
 import faiss
 import numpy as np
 
+from recsys.artifacts.growing import Growing
 from recsys.artifacts.version import ItemIndex
 from recsys.index import formats
 
@@ -82,10 +83,9 @@ class Searcher:
 
     def __init__(self, index: ItemIndex, nprobe: int | None = None, ef_search: int | None = None):
         self.index = index.ann
-        self._n = len(index.item_ids)
         # Growth buffers (capacity doubles), so appending a few rows copies nothing.
-        self._ids = np.asarray(index.item_ids).astype(object)
-        self._embeddings = index.embeddings
+        self._ids = Growing(np.asarray(index.item_ids).astype(object))
+        self._embeddings = Growing(index.embeddings)
         self.manifest = index.manifest
         self.dim = self.embeddings.shape[1]
         formats.set_search_params(self.index, nprobe=nprobe, ef_search=ef_search)
@@ -95,7 +95,7 @@ class Searcher:
         self.nprobe = self._ivf.nprobe if self._ivf is not None else None
         self.ef_search = self._hnsw.hnsw.efSearch if self._hnsw is not None else None
         # IVF: each row's list (grown with `add`) and the lists' centroids, for prepared subsets.
-        self._lists = self._list_of_rows() if self._ivf is not None else None
+        self._lists = Growing(self._list_of_rows()) if self._ivf is not None else None
         self.centroids = (self._ivf.quantizer.reconstruct_n(0, self._ivf.nlist)
                           if self._ivf is not None else None)   # (nlist, D) float32
         self.quantizer = self._ivf.quantizer if self._ivf is not None else None
@@ -113,39 +113,31 @@ class Searcher:
 
     def lists_of(self, rows: np.ndarray) -> np.ndarray | None:
         """(M,) int32: the IVF list holding each of `rows` (M,); None when the index is not IVF."""
-        return None if self._lists is None else self._lists[rows]
+        return None if self._lists is None else self._lists.array[rows]
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._ids)
 
     @property
     def item_ids(self) -> np.ndarray:
         """(N,) object: row -> item_id."""
-        return self._ids[:self._n]
+        return self._ids.array
 
     @property
     def embeddings(self) -> np.ndarray:
         """(N, D) float32: row -> item vector."""
-        return self._embeddings[:self._n]
+        return self._embeddings.array
 
     def add(self, vectors: np.ndarray, item_ids: np.ndarray) -> np.ndarray:
         """Append rows (M, D) named `item_ids` (M,); their row numbers (M,)."""
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        need = self._n + len(vectors)
-        if need > len(self._ids):
-            cap = max(need, 2 * len(self._ids), 1024)
-            self._ids = _grow(self._ids, cap)
-            self._embeddings = _grow(self._embeddings, cap)
-            if self._lists is not None:
-                self._lists = _grow(self._lists, cap)
-        rows = np.arange(self._n, need)
-        self._ids[rows] = np.asarray(item_ids, dtype=object)
-        self._embeddings[rows] = vectors
+        start = len(self)
+        self._ids.extend(np.asarray(item_ids, dtype=object))
+        self._embeddings.extend(vectors)
         if self._lists is not None:  # the list IVF's add puts each vector in: its nearest centroid
-            self._lists[rows] = self._ivf.quantizer.assign(vectors, 1)[:, 0]
+            self._lists.extend(self._ivf.quantizer.assign(vectors, 1)[:, 0])
         self.index.add(vectors)
-        self._n = need
-        return rows
+        return np.arange(start, len(self))
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """queries (B, D) -> (similarities (B, k'), rows (B, k')), k' = min(k, len), best first.
@@ -260,9 +252,3 @@ class Searcher:
         all_rows = np.concatenate([got, more[0]])
         order = np.argsort(-all_sims, kind="stable")
         return all_sims[order], all_rows[order]
-
-
-def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
-    out = np.empty((capacity, *array.shape[1:]), dtype=array.dtype)
-    out[:len(array)] = array
-    return out

@@ -110,19 +110,18 @@ class LiveCatalogue:
         return not missing
 
     def _add(self, upserts: Sequence[Change]) -> np.ndarray:
-        columns = {}
+        # One set of plain arrays (not a DataFrame: a few rows' work on the serving thread)
+        # for the tower and the attribute columns alike.
+        ids = np.asarray([c.item_id for c in upserts], dtype=object)
+        columns = {"item_id": ids}
         for f in self.tower.features:
             name = f["name"]
-            values = [c.item_id if name == "item_id" else c.attributes[name] for c in upserts]
-            columns[name] = (np.asarray(values, np.float32) if f["kind"] == "numeric"
-                             else np.asarray([str(v) for v in values], dtype=object))
-        rows = self.searcher.add(self.tower(columns), np.asarray([c.item_id for c in upserts], dtype=object))
-        # Plain arrays, not a DataFrame: a few rows' worth of work on the serving thread.
-        frame = {name: (np.asarray([c.attributes[name] for c in upserts], np.float32) if f.is_numeric else
-                        np.asarray([c.item_id if name == "item_id" else str(c.attributes[name]) for c in upserts],
-                                   dtype=object))
-                 for name, f in self.item_attributes.features.items()}
-        if not np.array_equal(self.item_attributes.append(frame), rows):
+            if name != "item_id":
+                values = [c.attributes[name] for c in upserts]
+                columns[name] = (np.asarray(values, np.float32) if f["kind"] == "numeric"
+                                 else np.asarray([str(v) for v in values], dtype=object))
+        rows = self.searcher.add(self.tower(columns), ids)
+        if not np.array_equal(self.item_attributes.append(columns), rows):
             raise RuntimeError("item attributes and index rows diverged")
         return rows
 
