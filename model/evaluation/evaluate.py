@@ -211,13 +211,17 @@ def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks
                      world=None, true_k: int = 50, batch: int = 128, name: str = "model",
                      cold: np.ndarray | None = None) -> dict:
     """Recall/NDCG@K (and true NDCG on simulated data) of `users`' rankings; with `cold` (a bool per
-    user), the same metrics over those users only, as "cold_users" (absent when there are none)."""
+    user), the same metrics over those users only, as "cold_users" (absent when there are none).
+
+    The catalogue is also ranked by pCTR when `objective` is another: recall/NDCG of that ranking
+    are "recall@K_by_ctr" / "ndcg@K_by_ctr" (held-out positives are clicks, which pCTR estimates)."""
     kmax = max(ks)
     cold = np.zeros(len(users), bool) if cold is None else np.asarray(cold, bool)
-    objectives = [objective] + (["ctr"] if world is not None and objective != "ctr" else [])
+    objectives = [objective] + (["ctr"] if objective != "ctr" else [])
     # True NDCG at every K asked for, and always at `true_k` (the report's targets read @50).
     true_ks = sorted({*ks, true_k})
-    ranked, true_ndcg = [], {(obj, k): 0.0 for obj in objectives for k in true_ks}
+    ranked = {obj: [] for obj in objectives}
+    true_ndcg = {(obj, k): 0.0 for obj in objectives for k in true_ks}
     cold_ndcg = dict.fromkeys(true_ndcg, 0.0)
     # Training items masked out of each user's ranking (held-out positives stay), as column
     # indices, once per user rather than once per user and objective.
@@ -237,8 +241,7 @@ def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks
                 scores = scorer.rank(chunk, obj).astype(np.float64)
                 scores[mask_rows, mask_cols] = -np.inf
                 cols = top_k(scores, max(kmax, *true_ks))
-                if obj == objective:
-                    ranked.append(catalogue.ids[cols[:, :kmax]])
+                ranked[obj].append(catalogue.ids[cols[:, :kmax]])
                 if gains is not None:
                     for k, value in ndcg_at_ks(cols, gains, true_ks, ideal).items():
                         true_ndcg[obj, k] += value * len(chunk)
@@ -247,16 +250,25 @@ def _ranking_metrics(scorer, users, positives, seen, catalogue: FeatureStore, ks
                         for k, value in sub.items():
                             cold_ndcg[obj, k] += value * cold_chunk.sum()
             bar.update(len(chunk))
-    ranked = np.concatenate(ranked) if ranked else np.empty((0, kmax), dtype=object)
-    out = recall_ndcg_at_k(ranked, [positives[u] for u in users], list(ks))
+    ranked = {obj: np.concatenate(r) if r else np.empty((0, kmax), dtype=object) for obj, r in ranked.items()}
+    out = _hit_metrics(ranked, [positives[u] for u in users], list(ks), objectives)
     if world is not None and len(users):
         out.update({f"true_ndcg@{k}_by_{obj}": total / len(users) for (obj, k), total in true_ndcg.items()})
     if cold.any():
         n_cold = int(cold.sum())
-        sub = recall_ndcg_at_k(ranked[cold], [positives[u] for u in users[cold]], list(ks))
+        sub = _hit_metrics({obj: r[cold] for obj, r in ranked.items()}, [positives[u] for u in users[cold]],
+                           list(ks), objectives)
         if world is not None:
             sub.update({f"true_ndcg@{k}_by_{obj}": total / n_cold for (obj, k), total in cold_ndcg.items()})
         out["cold_users"] = sub
+    return out
+
+
+def _hit_metrics(ranked: dict[str, np.ndarray], wanted: list[set], ks: list[int], objectives: list[str]) -> dict:
+    """recall/NDCG@K of the ranking by objectives[0], then "..._by_X" of the ranking by each other X."""
+    out = recall_ndcg_at_k(ranked[objectives[0]], wanted, ks)
+    for obj in objectives[1:]:
+        out.update({f"{m}_by_{obj}": v for m, v in recall_ndcg_at_k(ranked[obj], wanted, ks).items()})
     return out
 
 

@@ -149,9 +149,14 @@ def test_sections_other_runs_wrote_are_kept_whole_and_nothing_else():
 def test_history_targets_compare_the_history_model_with_the_default_and_item_knn():
     from recsys.model.evaluation.report import HISTORY, history_targets
 
-    default = {"recall@10": 0.05, "recall@50": 0.2, "baselines": {"item_knn": {"recall@10": 0.04, "recall@50": 0.3}}}
-    results = {"default": {"eval": default}, HISTORY: {"eval": {"recall@10": 0.066, "recall@50": 0.25}}}
+    default = {"recall@10": 0.05, "recall@50": 0.2, "recall@10_by_ctr": 0.06, "recall@50_by_ctr": 0.2,
+               "baselines": {"item_knn": {"recall@10": 0.04, "recall@50": 0.3}}}
+    history = {"recall@10": 0.066, "recall@50": 0.25, "recall@10_by_ctr": 0.07, "recall@50_by_ctr": 0.31}
+    results = {"default": {"eval": default}, HISTORY: {"eval": history}}
     rows = {t: ok for t, _, ok in history_targets("movielens", results)}
-    assert rows == {"history 10: HR@10 >= 1.3x default": True, "history 10: HR@10 above item_knn": True,
-                    "history 10: HR@50 >= 1.3x default": False, "history 10: HR@50 above item_knn": False}
+    both, by_ctr = "history 10, ranked by pCTR x pCVR", "history 10, ranked by pCTR"
+    assert rows == {f"{both}: HR@10 >= 1.3x default": True, f"{both}: HR@10 above item_knn": True,
+                    f"{both}: HR@50 >= 1.3x default": False, f"{both}: HR@50 above item_knn": False,
+                    f"{by_ctr}: HR@10 >= 1.3x default": False, f"{by_ctr}: HR@10 above item_knn": True,
+                    f"{by_ctr}: HR@50 >= 1.3x default": True, f"{by_ctr}: HR@50 above item_knn": True}
     assert history_targets("movielens", {"default": {"eval": default}}) == []  # no history model: no rows
