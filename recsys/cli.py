@@ -434,7 +434,8 @@ def parser(command: str | None = None) -> argparse.ArgumentParser:
         s.add_argument("--version", help="default: newest complete version")
         s.add_argument("--k", type=_ints, default=(10, 50, 100), help="cut-offs (default 10,50,100)")
         s.add_argument("--objective", choices=OBJECTIVES, default="ctcvr",
-                       help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service)")
+                       help="score that ranks the catalogue for recall/NDCG (default: ctcvr, as the service); "
+                            "the ranking by ctr is reported beside it as recall@K_by_ctr / ndcg@K_by_ctr")
         s.add_argument("--max-users", type=_positive, default=2000,
                        help="rank the catalogue for at most this many users, a fixed random sample (default 2000)")
         s.add_argument("--no-baselines", action="store_true",
