@@ -27,3 +27,19 @@ def test_cold_metrics_are_the_metrics_of_those_users_alone():
     everyone = _ranking_metrics(Scorer(scores), users, *args, batch=4)
     assert "cold_users" not in everyone and not np.isclose(everyone["ndcg@20"], alone["ndcg@20"])
     assert "cold_users" not in _ranking_metrics(Scorer(scores), users, *args, cold=np.zeros(9, bool))
+
+
+def test_the_ranking_by_ctr_is_scored_beside_the_objective_on_any_data():
+    users, items = np.array([str(u) for u in range(6)]), np.array([f"i{j}" for j in range(40)])
+    world = World(users, items, seed=5)
+    rng = np.random.default_rng(6)
+    scores = {"ctcvr": rng.normal(size=world.ctr.shape), "ctr": world.ctr}
+    catalogue = SimpleNamespace(ids=items, position=pd.Series(np.arange(40), index=items))
+    positives = pd.Series({u: {f"i{int(np.argmax(world.ctr[int(u)]))}"} for u in users})  # each user's best pCTR
+    seen = {u: set() for u in users}
+    args = (positives, seen, catalogue, (1, 5))
+    by_objective = _ranking_metrics(Scorer(scores), users, *args, "ctcvr")  # no world: real data
+    by_ctr = _ranking_metrics(Scorer(scores), users, *args, "ctr")
+    assert by_objective["recall@1_by_ctr"] == by_ctr["recall@1"] == 1.0  # pCTR ranks each positive first
+    assert by_objective["recall@1"] < 1.0 and "recall@1_by_ctr" not in by_ctr
+    assert by_objective["ndcg@5_by_ctr"] == by_ctr["ndcg@5"]
