@@ -47,17 +47,46 @@ class Heads:
             raise ArtifactError(f"heads: unknown inputs {inputs!r}")
         self.inputs = inputs
         self.layers = layers
+        # Both heads' first layers side by side, kernel (in, H_ctr + H_cvr) and bias: one product for both.
+        self._kernel = np.concatenate([layers[h][0][0] for h in HEADS], axis=1).astype(np.float32)
+        self._bias = np.concatenate([layers[h][0][1] for h in HEADS]).astype(np.float32)
 
     def logits(self, u: np.ndarray, v: np.ndarray) -> dict[str, np.ndarray]:
         """u (..., D), v (..., D), broadcastable -> {"ctr": (...), "cvr": (...)} logits."""
-        x0 = head_input(np.asarray(u, np.float32), np.asarray(v, np.float32), self.inputs)
-        out = {}
+        u, v = np.asarray(u, np.float32), np.asarray(v, np.float32)
+        if u.ndim == 3 and u.shape[1] == 1 and v.ndim == 3 and v.shape[0] in (1, u.shape[0]):
+            first = self._first_layer_per_user(u[:, 0, :], v)
+        else:
+            first = head_input(u, v, self.inputs) @ self._kernel + self._bias
+        out, start = {}, 0
         for head in HEADS:
-            x = x0
-            for kernel, bias, act in self.layers[head]:
+            (kernel, _, act), *rest = self.layers[head]
+            x = ACTIVATIONS[act](first[..., start:start + kernel.shape[1]])
+            start += kernel.shape[1]
+            for kernel, bias, act in rest:
                 x = ACTIVATIONS[act](x @ kernel + bias)
             out[head] = x[..., 0]
         return out
+
+    def _first_layer_per_user(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Pre-activations (B, K, H) of both first layers for users u (B, D) and their candidates
+        v (B or 1, K, D), without building the (B, K, 1 + 3D) inputs.
+
+        The first layer is linear in v for a fixed u: with the kernel's rows split as
+        [dot (1), product (D), u (D), v (D)], z = v @ A_u + c_u where
+            A_u = u[:, None] * (k_dot + K_product) + K_v    (D, H)
+            c_u = u @ K_u + bias                            (H,)
+        one (D, H) matrix per user, so each candidate costs a D x H product instead of (1 + 3D) x H.
+        """
+        kernel, bias, d = self._kernel, self._bias, u.shape[1]
+        k_dot = kernel[0]
+        k_prod = kernel[1:1 + d] if self.inputs != "dot" else 0.0
+        a = u[:, :, None] * (k_dot[None, None, :] + k_prod)                  # (B, D, H)
+        c = np.broadcast_to(bias, (len(u), len(bias)))
+        if self.inputs == "full":
+            a = a + kernel[1 + 2 * d:][None]
+            c = c + u @ kernel[1 + d:1 + 2 * d]
+        return np.matmul(v, a) + c[:, None, :]
 
     def predict(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(p_click, p_conversion-given-click), shapes as in `logits`."""

@@ -80,9 +80,14 @@ def test_numpy_heads_equal_keras_heads(inputs, hidden):
     heads = Heads.from_arrays(*layer.export().to_arrays())
     lg = heads.logits(u, v)
     assert np.abs(lg["ctr"] - ctr).max() <= 1e-5 and np.abs(lg["cvr"] - cvr).max() <= 1e-5
-    # Broadcast form used for one user against many candidates.
-    many = heads.logits(u[:1, None, :], v[None, :, :])["ctr"][0]
-    assert np.abs(many - heads.logits(np.repeat(u[:1], 64, 0), v)["ctr"]).max() <= 1e-5
+    # The serving forms, one user against many candidates (1, 1, D) x (1, K, D) and a user per row
+    # against its own candidates (B, 1, D) x (B, K, D), take the per-user first layer: equal to the
+    # pairwise form above, both heads.
+    many = heads.logits(u[:1, None, :], v[None, :, :])
+    grid = heads.logits(u[:4, None, :], v.reshape(4, 16, 8))
+    for head in ("ctr", "cvr"):
+        assert np.abs(many[head][0] - heads.logits(np.repeat(u[:1], 64, 0), v)[head]).max() <= 1e-5
+        assert np.abs(grid[head].ravel() - heads.logits(np.repeat(u[:4], 16, 0), v)[head]).max() <= 1e-5
 
 
 def test_dot_heads_cannot_reorder_but_product_heads_can():
