@@ -14,6 +14,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from recsys.artifacts.features import Feature
 from recsys.artifacts.numpy_tower import NumpyTower
@@ -48,9 +49,24 @@ def encode(frame: pd.DataFrame, features: tuple[Feature, ...], prep: dict[str, d
 HISTORY = "history"  # the user tower's history input column
 
 
-def history_table(prep: dict[str, dict], dim: int) -> keras.layers.Embedding:
+class Embedding(keras.layers.Embedding):
+    """keras.layers.Embedding whose lookup reads only the rows it gathers: (B, ...) int -> (B, ..., dim).
+
+    Keras reads the whole table and then gathers from the copy it read. Once SparseAdam has
+    updated a table in place (a scatter), TensorFlow copies the whole variable on every such
+    read (its "copy-on-read" mode for variables with sparse writers): at 1M users and items,
+    ~200 MB a step, 60 % of a training step. A gather on the variable itself does not copy.
+    """
+
+    def call(self, inputs):
+        if inputs.dtype not in ("int32", "int64"):
+            inputs = keras.ops.cast(inputs, "int32")
+        return keras.ops.cast(tf.gather(self.embeddings.value, inputs), self.compute_dtype)
+
+
+def history_table(prep: dict[str, dict], dim: int) -> Embedding:
     """An item-id table of the user tower's own for its history (row 0: out of vocabulary)."""
-    return keras.layers.Embedding(len(prep["item_id"]["vocabulary"]) + 1, dim, name="history_embedding")
+    return Embedding(len(prep["item_id"]["vocabulary"]) + 1, dim, name="history_embedding")
 
 
 def pool_history(codes, table: keras.layers.Embedding):
@@ -63,12 +79,14 @@ def pool_history(codes, table: keras.layers.Embedding):
 
 def build_encoder(name: str, features: tuple[Feature, ...], prep: dict[str, dict],
                   hidden: tuple[int, ...] = (64, 32), output_activation: str = "relu",
-                  l2_normalize: bool = False, history: keras.layers.Embedding | None = None) -> keras.Model:
+                  l2_normalize: bool = False, history: keras.layers.Embedding | None = None,
+                  embedding: type[keras.layers.Embedding] = Embedding) -> keras.Model:
     """Encoded columns {name: (B,) int32 index | float32} -> embedding (B, hidden[-1]).
 
     Training runs on these integer inputs (lookups done once, sparse embedding gradients);
     `build_tower` puts the string lookups in front for export. With a `history` table the
-    encoder also takes "history" (B, N) int32 item codes, pooled by `pool_history`.
+    encoder also takes "history" (B, N) int32 item codes, pooled by `pool_history`. `embedding`:
+    the tables' layer (Keras' own for a plain-Keras baseline).
     """
     inputs, parts = {}, []
     for f in features:
@@ -80,7 +98,7 @@ def build_encoder(name: str, features: tuple[Feature, ...], prep: dict[str, dict
         else:
             inputs[f.name] = keras.Input(shape=(), dtype="int32", name=f.name)
             vocab_size = len(prep[f.name]["vocabulary"]) + 1
-            parts.append(keras.layers.Embedding(vocab_size, f.dim, name=f"{f.name}_embedding")(inputs[f.name]))
+            parts.append(embedding(vocab_size, f.dim, name=f"{f.name}_embedding")(inputs[f.name]))
     if history is not None:
         inputs[HISTORY] = keras.Input(shape=(None,), dtype="int32", name=HISTORY)
         parts.append(pool_history(inputs[HISTORY], history))
