@@ -160,3 +160,36 @@ def test_history_targets_compare_the_history_model_with_the_default_and_item_knn
                     f"{by_ctr}: HR@10 >= 1.3x default": False, f"{by_ctr}: HR@10 above item_knn": True,
                     f"{by_ctr}: HR@50 >= 1.3x default": True, f"{by_ctr}: HR@50 above item_knn": True}
     assert history_targets("movielens", {"default": {"eval": default}}) == []  # no history model: no rows
+
+
+def test_history_targets_read_the_means_over_seeds_and_the_seed_table_shows_each_run():
+    from recsys.model.evaluation.report import HISTORY, TARGET_SEEDS, history_targets, seeds_table
+
+    def ev(r10, r50):
+        return {"recall@10": r10, "recall@50": r50, "recall@10_by_ctr": r10, "recall@50_by_ctr": r50}
+
+    # Seed 42 alone would meet HR@10 >= 1.3x (0.066 vs 0.05); the mean over the seeds does not.
+    default = [ev(0.05, 0.2), ev(0.06, 0.2), ev(0.06, 0.2), ev(0.07, 0.2)]
+    history = [ev(0.066, 0.27), ev(0.06, 0.26), ev(0.07, 0.26), ev(0.07, 0.25)]
+    assert len(default) == len(TARGET_SEEDS)
+    results = {"default": {"eval": {**default[0], "baselines": {"item_knn": {"recall@10": 0.065, "recall@50": 0.3}}},
+                           "seed_evals": default},
+               HISTORY: {"eval": history[0], "seed_evals": history}}
+    results["default"]["seed_evals"][0] = results["default"]["eval"]
+    rows = {t: (m, ok) for t, m, ok in history_targets("movielens", results)}
+    m, ok = rows["history 10, ranked by pCTR x pCVR: HR@10 >= 1.3x default"]
+    assert m == "0.0665 vs 0.0600 (1.11x) (means of 4 seeds)" and not ok
+    m, ok = rows["history 10, ranked by pCTR x pCVR: HR@50 >= 1.3x default"]
+    assert m == "0.2600 vs 0.2000 (1.30x) (means of 4 seeds)" and ok
+    assert rows["history 10, ranked by pCTR x pCVR: HR@10 above item_knn"][1]  # 0.0665 > 0.065
+    table = seeds_table("movielens", results)
+    assert table[0] == "| metric | seed | default | history 10 | ratio |"
+    assert f"| recall@10 | {TARGET_SEEDS[0]} | 0.0500 | 0.0660 | 1.32x |" in table
+    assert "| recall@10 | mean | 0.0600 | 0.0665 | 1.11x |" in table
+    assert len(table) == 2 + 4 * (len(TARGET_SEEDS) + 1)  # four metrics, a row per seed and the mean
+    del results[HISTORY]["seed_evals"]
+    assert seeds_table("movielens", results) == []  # without every configuration's seed runs: no table
+    # Nor are means compared with one run: both sides fall back to seed 42's.
+    m, _ = {t: (m, ok) for t, m, ok in history_targets("movielens", results)}[
+        "history 10, ranked by pCTR x pCVR: HR@10 >= 1.3x default"]
+    assert m == "0.0660 vs 0.0500 (1.32x)"
