@@ -505,7 +505,7 @@ def report(out: Path, movielens: Path | None = None, work: Path | None = None, c
         seeds = seeds_table(name, results)
         if seeds:
             lines += [f"The default and the history model trained at seeds {', '.join(map(str, TARGET_SEEDS))} (the "
-                      "tables above are seed 42's). The seed sets the initial weights, the order of the training "
+                      f"tables above are seed {TARGET_SEEDS[0]}'s). The seed sets the initial weights, the order of the training "
                       "rows and which of them early stopping holds back; under the time split the held-out rows "
                       "and the evaluation stay the same. The history targets below read the means:", ""] + seeds + [""]
         checks = targets(name, results)
