@@ -102,13 +102,9 @@ def run_seeds(name: str, data: Path, work: Path, results: dict, seeds=TARGET_SEE
         if label not in results:
             continue
         preset, overrides = CONFIGS[label]
-        evals = [results[label]["eval"]]
-        for seed in seeds:
-            log(f"{name}: training {label}, seed {seed}")
-            config = make_config(preset, **{**overrides, **train_overrides, "seed": seed})
-            version, _ = train(data, work / f"{run_directory(name, label)}-seed{seed}", config)
-            evals.append(evaluate(version.parent, data, version=version.name, ks=KS, baselines=False))
-        results[label]["seed_evals"] = evals
+        runs = run_dataset(name, data, work, {f"{label}, seed {seed}": (preset, {**overrides, "seed": seed})
+                                              for seed in seeds}, **train_overrides)
+        results[label]["seed_evals"] = [results[label]["eval"]] + [r["eval"] for r in runs.values()]
 
 
 def seeded(results: dict) -> bool:
@@ -233,9 +229,9 @@ def history_targets(name: str, results: dict) -> list[tuple[str, str, bool]]:
         # held-out item is the user's next rating, a click, whatever its rating).
         for suffix, order in (("", "pCTR x pCVR"), ("_by_ctr", "pCTR")):
             for k in (10, 50):
-                if f"recall@{k}{suffix}" not in hist:
-                    continue
                 metric = f"recall@{k}{suffix}"
+                if metric not in hist:
+                    continue
                 h, d = seed_mean(results, HISTORY, metric), seed_mean(results, "default", metric)
                 rows.append((f"history 10, ranked by {order}: HR@{k} >= 1.3x default",
                              f"{h:.4f} vs {d:.4f} ({h / max(d, 1e-12):.2f}x){over}", h >= 1.3 * d))
